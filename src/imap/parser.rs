@@ -1,0 +1,1 @@
+//! IMAP command parser (being written).

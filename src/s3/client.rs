@@ -1,0 +1,1 @@
+//! S3 HTTP client (being written).
