@@ -4,6 +4,7 @@
 //! job; see ARCHITECTURE.md for the map and the data path.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod imap;
 pub mod log;
@@ -11,3 +12,4 @@ pub mod mail;
 pub mod maildir;
 pub mod s3;
 pub mod sync;
+pub mod time;

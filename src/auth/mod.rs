@@ -1,0 +1,4 @@
+//! Users and their credentials: the Dovecot passwd-file (and, later, password schemes and
+//! app tokens).
+
+pub mod passwd;

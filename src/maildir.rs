@@ -1,1 +1,0 @@
-//! maildir (being written).

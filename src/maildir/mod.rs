@@ -1,0 +1,205 @@
+//! Maildir and Maildir++ as Dovecot lays them out, and the one durable delivery primitive.
+//!
+//! A user's mail directory `<mail-root>/<address>/` is INBOX (`cur/ new/ tmp/`); folder `Junk`
+//! is `.Junk/` beside them, marked by an empty `maildirfolder` file. A message file is named
+//! `<unique>,S=<size>,W=<crlf-size>` in `new/`, and gains `:2,<flags>` when it moves to `cur/`.
+//!
+//! Delivery: write the message into `tmp/`, fsync it, hard-link it into `new/` of every
+//! destination (an existing name there means it was delivered already), fsync each `new/`
+//! directory, then remove the tmp file. A crash at any point leaves either nothing or whole
+//! messages in `new/`; never a partial one.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// The directory of `address`'s mail under `mail_root`. The address must already have passed
+/// [`crate::sync::route::check_address`].
+pub fn user_dir(mail_root: &Path, address: &str) -> PathBuf {
+    mail_root.join(address)
+}
+
+/// The Maildir of `folder` (None: INBOX) in a user's mail directory.
+pub fn folder_dir(user_dir: &Path, folder: Option<&str>) -> PathBuf {
+    match folder {
+        None => user_dir.to_path_buf(),
+        Some(f) => user_dir.join(format!(".{f}")),
+    }
+}
+
+/// Creates `cur/ new/ tmp/` (mode 0700) in `dir` if missing; `is_folder` also writes the
+/// `maildirfolder` marker Maildir++ folders carry.
+pub fn create(dir: &Path, is_folder: bool) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true).mode(0o700);
+    for sub in ["cur", "new", "tmp"] {
+        b.create(dir.join(sub))?;
+    }
+    if is_folder {
+        let marker = dir.join("maildirfolder");
+        if !marker.exists() {
+            File::create(marker)?;
+        }
+    }
+    Ok(())
+}
+
+/// `<unique>,S=<size>,W=<vsize>`: the name Dovecot reads sizes from without opening the file.
+pub fn file_name(unique: &str, size: u64, vsize: u64) -> String {
+    format!("{unique},S={size},W={vsize}")
+}
+
+/// The unique part of a message file name: everything before the first `,` or `:`.
+pub fn unique_part(name: &str) -> &str {
+    name.split([',', ':']).next().unwrap_or(name)
+}
+
+/// fsyncs a directory so that the entries created in it survive a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// What linking a message into `new/` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    New,
+    /// A file of that name was there already: this message was delivered before.
+    AlreadyThere,
+}
+
+/// Links the durable tmp file `tmp` into `<maildir>/new/<name>`. Across file systems (a mail
+/// directory on another mount) it copies into that Maildir's own `tmp/` first, fsyncs, links.
+/// The caller fsyncs `new/` afterwards ([`sync_dir`]).
+pub fn link_into_new(tmp: &Path, maildir: &Path, name: &str) -> io::Result<Linked> {
+    let dest = maildir.join("new").join(name);
+    match fs::hard_link(tmp, &dest) {
+        Ok(()) => Ok(Linked::New),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Linked::AlreadyThere),
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: another file system.
+            let local_tmp = maildir.join("tmp").join(name);
+            fs::copy(tmp, &local_tmp)?;
+            File::open(&local_tmp)?.sync_all()?;
+            let r = match fs::hard_link(&local_tmp, &dest) {
+                Ok(()) => Ok(Linked::New),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Linked::AlreadyThere),
+                Err(e) => Err(e),
+            };
+            let _ = fs::remove_file(&local_tmp);
+            r
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The unique parts of every message in `new/` and `cur/` of a Maildir.
+pub fn unique_parts(maildir: &Path) -> io::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for sub in ["new", "cur"] {
+        let rd = match fs::read_dir(maildir.join(sub)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in rd {
+            let entry = entry?;
+            if let Some(n) = entry.file_name().to_str() {
+                out.insert(unique_part(n).to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Counts bytes and the CRLF-normalised size (every bare LF counts as two bytes) of a stream
+/// fed in chunks.
+#[derive(Debug, Default, Clone)]
+pub struct SizeCounter {
+    pub size: u64,
+    pub vsize: u64,
+    last_was_cr: bool,
+}
+
+impl SizeCounter {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        self.vsize += chunk.len() as u64;
+        let mut prev_cr = self.last_was_cr;
+        for i in memchr::memchr_iter(b'\n', chunk) {
+            let cr = if i == 0 {
+                prev_cr
+            } else {
+                chunk[i - 1] == b'\r'
+            };
+            if !cr {
+                self.vsize += 1;
+            }
+            prev_cr = false;
+        }
+        if let Some(&b) = chunk.last() {
+            self.last_was_cr = b == b'\r';
+        } else {
+            self.last_was_cr = prev_cr;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            file_name("1.S3Iab.s3imap", 10, 12),
+            "1.S3Iab.s3imap,S=10,W=12"
+        );
+        assert_eq!(unique_part("1.M2P3.h,S=10,W=12:2,S"), "1.M2P3.h");
+        assert_eq!(unique_part("1.M2P3.h:2,"), "1.M2P3.h");
+        assert_eq!(unique_part("plain"), "plain");
+    }
+
+    #[test]
+    fn sizes_count_bare_lf_twice_across_chunks() {
+        let mut c = SizeCounter::default();
+        c.feed(b"a\r");
+        c.feed(b"\nb\n");
+        c.feed(b"\n");
+        assert_eq!(c.size, 6);
+        assert_eq!(c.vsize, 8);
+        let mut d = SizeCounter::default();
+        d.feed(b"x\r\n\r\n");
+        assert_eq!((d.size, d.vsize), (5, 5));
+    }
+
+    #[test]
+    fn layout_and_link() {
+        let root = std::env::temp_dir().join(format!("s3imap-maildir-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let user = user_dir(&root, "a@b.c");
+        let junk = folder_dir(&user, Some("Junk"));
+        create(&user, false).unwrap();
+        create(&junk, true).unwrap();
+        assert!(junk.join("maildirfolder").exists());
+        assert!(!user.join("maildirfolder").exists());
+        let tmp = user.join("tmp").join("u1");
+        fs::write(&tmp, b"m").unwrap();
+        assert_eq!(
+            link_into_new(&tmp, &user, "u1,S=1,W=1").unwrap(),
+            Linked::New
+        );
+        assert_eq!(
+            link_into_new(&tmp, &junk, "u1,S=1,W=1").unwrap(),
+            Linked::New
+        );
+        assert_eq!(
+            link_into_new(&tmp, &user, "u1,S=1,W=1").unwrap(),
+            Linked::AlreadyThere
+        );
+        fs::rename(user.join("new/u1,S=1,W=1"), user.join("cur/u1,S=1,W=1:2,S")).unwrap();
+        assert!(unique_parts(&user).unwrap().contains("u1"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
