@@ -9,6 +9,7 @@
 //! directory, then remove the tmp file. A crash at any point leaves either nothing or whole
 //! messages in `new/`; never a partial one.
 
+
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
@@ -59,6 +60,63 @@ pub fn unique_part(name: &str) -> &str {
 /// fsyncs a directory so that the entries created in it survive a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Group commit for directory fsyncs: threads that linked files into the same directory share
+/// one fsync instead of queueing one each. A caller returns once an fsync that *started after
+/// its call* has completed, so its own entries are covered.
+#[derive(Default)]
+pub struct DirSyncer {
+    state: std::sync::Mutex<std::collections::HashMap<PathBuf, DirSyncState>>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct DirSyncState {
+    /// Tickets handed out.
+    requested: u64,
+    /// Every ticket up to this one is durable.
+    completed: u64,
+    running: bool,
+}
+
+impl DirSyncer {
+    pub fn new() -> DirSyncer {
+        DirSyncer::default()
+    }
+
+    /// Makes the entries created in `dir` before this call durable.
+    pub fn sync(&self, dir: &Path) -> io::Result<()> {
+        let poisoned = |_| io::Error::other("a thread panicked while syncing a directory");
+        let mut map = self.state.lock().map_err(poisoned)?;
+        let ticket = {
+            let st = map.entry(dir.to_path_buf()).or_default();
+            st.requested += 1;
+            st.requested
+        };
+        loop {
+            let st = map.get_mut(dir).expect("entry created above");
+            if st.completed >= ticket {
+                return Ok(());
+            }
+            if !st.running {
+                st.running = true;
+                let covers = st.requested;
+                drop(map);
+                let r = sync_dir(dir);
+                map = self.state.lock().map_err(poisoned)?;
+                let st = map.get_mut(dir).expect("entry created above");
+                st.running = false;
+                if r.is_ok() {
+                    st.completed = st.completed.max(covers);
+                }
+                self.done.notify_all();
+                r?;
+                continue;
+            }
+            map = self.done.wait(map).map_err(poisoned)?;
+        }
+    }
 }
 
 /// What linking a message into `new/` found.
@@ -172,6 +230,31 @@ mod tests {
         let mut d = SizeCounter::default();
         d.feed(b"x\r\n\r\n");
         assert_eq!((d.size, d.vsize), (5, 5));
+    }
+
+    #[test]
+    fn dir_syncer_shares_fsyncs_between_threads() {
+        let root = std::env::temp_dir().join(format!("s3imap-dirsync-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        let s = DirSyncer::new();
+        std::thread::scope(|sc| {
+            for i in 0..8 {
+                let (s, root) = (&s, &root);
+                sc.spawn(move || {
+                    for j in 0..20 {
+                        fs::write(root.join(format!("f{i}-{j}")), b"x").unwrap();
+                        s.sync(root).unwrap();
+                    }
+                });
+            }
+        });
+        let st = s.state.lock().unwrap();
+        let st = st.get(&root).unwrap();
+        assert_eq!(st.requested, 160);
+        assert_eq!(st.completed, 160);
+        drop(st);
+        assert!(s.sync(&root.join("missing")).is_err());
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -299,7 +299,10 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
-            .max_idle_connections_per_host(32)
+            .max_idle_connections_per_host(64)
+            // Small buffers: one per worker connection; bodies stream through the caller's.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(8 * 1024)
             .user_agent(concat!("s3imap/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();

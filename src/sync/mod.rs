@@ -280,6 +280,7 @@ impl Syncer {
             created: Mutex::new(HashSet::new()),
             present: Mutex::new(HashMap::new()),
             on_delivery: self.on_delivery.as_deref(),
+            dirs: maildir::DirSyncer::new(),
         };
         let mut sum = Summary::default();
         let mut fatal: Option<SyncError> = None;
@@ -405,6 +406,8 @@ struct Shared<'a> {
     /// When recovering: unique names already in each Maildir's new/ and cur/.
     present: Mutex<HashMap<PathBuf, HashSet<String>>>,
     on_delivery: Option<&'a DeliveryHook>,
+    /// Shares `new/` fsyncs between workers delivering to the same Maildir.
+    dirs: maildir::DirSyncer,
 }
 
 fn lister(
@@ -695,7 +698,9 @@ fn deliver_attempt(
             })
         })?;
         let new = d.join("new");
-        maildir::sync_dir(&new).map_err(|err| Fatal::Io(SyncError::Io { path: new, err }))?;
+        sh.dirs
+            .sync(&new)
+            .map_err(|err| Fatal::Io(SyncError::Io { path: new, err }))?;
         if let Some(f) = sh.on_delivery {
             f(d);
         }
