@@ -1,6 +1,8 @@
 //! The command line: argh subcommands mapped onto library calls. No logic of its own beyond
 //! exit codes and the summary line.
 
+pub mod user;
+
 use crate::config::{self, Env, SyncFlags};
 use crate::sync::{self, Syncer};
 use argh::FromArgs;
@@ -17,6 +19,7 @@ pub struct Cli {
 #[argh(subcommand)]
 pub enum Command {
     Sync(SyncCmd),
+    User(user::UserCmd),
 }
 
 /// Deliver new messages from the S3 bucket into the recipients' Maildirs, exactly once.
@@ -73,6 +76,7 @@ pub fn main() -> i32 {
     let cli: Cli = argh::from_env();
     match cli.command {
         Command::Sync(c) => run_sync(c, &Env::process()),
+        Command::User(c) => user::run(c),
     }
 }
 
