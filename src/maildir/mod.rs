@@ -248,11 +248,12 @@ mod tests {
                 });
             }
         });
-        let st = s.state.lock().unwrap();
-        let st = st.get(&root).unwrap();
-        assert_eq!(st.requested, 160);
-        assert_eq!(st.completed, 160);
-        drop(st);
+        {
+            let map = s.state.lock().unwrap();
+            let st = map.get(&root).unwrap();
+            assert_eq!(st.requested, 160);
+            assert_eq!(st.completed, 160);
+        }
         assert!(s.sync(&root.join("missing")).is_err());
         fs::remove_dir_all(&root).unwrap();
     }
