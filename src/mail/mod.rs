@@ -1,7 +1,12 @@
-//! RFC 5322 messages over `&[u8]`: header fields and addresses. Pure, no I/O.
-//!
-//! The IMAP server builds ENVELOPE and BODYSTRUCTURE on top of this later; the sync uses it to
-//! find recipients and SES verdicts in a message's header block.
+//! RFC 5322 / MIME messages over `&[u8]`, no I/O: header fields and addresses, the MIME
+//! structure found in one streaming pass and the byte ranges of IMAP sections, ENVELOPE and
+//! BODYSTRUCTURE in IMAP syntax, RFC 2047 / transfer-encoding / charset decoding, and the
+//! streaming text search behind IMAP SEARCH.
 
 pub mod address;
+pub mod decode;
+pub mod envelope;
 pub mod header;
+pub mod lex;
+pub mod mime;
+pub mod search;
