@@ -9,6 +9,10 @@
 //! directory, then remove the tmp file. A crash at any point leaves either nothing or whole
 //! messages in `new/`; never a partial one.
 
+pub mod folders;
+pub mod keywords;
+pub mod store;
+pub mod uidlist;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
