@@ -1,6 +1,7 @@
 //! The command line: argh subcommands mapped onto library calls. No logic of its own beyond
 //! exit codes and the summary line.
 
+pub mod serve;
 pub mod user;
 
 use crate::config::{self, Env, SyncFlags};
@@ -18,6 +19,7 @@ pub struct Cli {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
+    Serve(serve::ServeCmd),
     Sync(SyncCmd),
     User(user::UserCmd),
 }
@@ -75,6 +77,7 @@ pub fn main() -> i32 {
     crate::log::init_from_env();
     let cli: Cli = argh::from_env();
     match cli.command {
+        Command::Serve(c) => serve::run(c, &Env::process()),
         Command::Sync(c) => run_sync(c, &Env::process()),
         Command::User(c) => user::run(c),
     }

@@ -6,7 +6,12 @@
 //! * [`utf7`]: modified UTF-7 for mailbox names.
 
 pub mod command;
+pub mod mailbox;
+pub mod meta;
 pub mod parser;
+pub mod response;
+pub mod server;
+pub mod session;
 pub mod utf7;
 
 pub use command::{Command, CommandKind, Mailbox, SequenceSet, is_inbox};

@@ -1,0 +1,231 @@
+//! `s3imap serve`: the IMAP server over the mail root, with the S3 sync running in-process
+//! when a bucket is configured.
+
+use crate::auth::users::UserDb;
+use crate::config::{self, Env, SyncFlags};
+use crate::imap::server::{self, ServerConfig};
+use crate::imap::session::Context;
+use crate::sync::Syncer;
+use argh::FromArgs;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Serve the Maildirs over IMAP (and run the S3 sync in-process when a bucket is set).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeCmd {
+    /// plaintext IMAP address (default 0.0.0.0:143) [env S3IMAP_LISTEN]
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// implicit-TLS IMAP address, e.g. 0.0.0.0:993 [env S3IMAP_TLS_LISTEN]
+    #[argh(option)]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for TLS (993 and STARTTLS) [env S3IMAP_TLS_CERT]
+    #[argh(option)]
+    pub tls_cert: Option<String>,
+    /// PEM private key for TLS [env S3IMAP_TLS_KEY]
+    #[argh(option)]
+    pub tls_key: Option<String>,
+    /// the Dovecot passwd-file of users [env S3IMAP_USERS]
+    #[argh(option)]
+    pub users: Option<String>,
+    /// the mail root holding <address>/ Maildirs (default /var/mail/vmail) [env S3IMAP_MAIL_ROOT]
+    #[argh(option)]
+    pub mail_root: Option<String>,
+    /// how often the in-process sync runs (default 60s) [env S3IMAP_SYNC_INTERVAL]
+    #[argh(option)]
+    pub sync_interval: Option<String>,
+    /// most simultaneous connections (default 1000) [env S3IMAP_MAX_CONNECTIONS]
+    #[argh(option)]
+    pub max_connections: Option<String>,
+    /// allow LOGIN without TLS: yes (default, for a VPN or tailnet) or no [env S3IMAP_PLAINTEXT_AUTH]
+    #[argh(option)]
+    pub plaintext_auth: Option<String>,
+    /// the S3 bucket to sync from; unset: no sync [env S3IMAP_BUCKET]
+    #[argh(option)]
+    pub bucket: Option<String>,
+}
+
+fn usage(e: impl std::fmt::Display) -> i32 {
+    crate::error!("config", "{e}");
+    super::EXIT_USAGE
+}
+
+pub fn run(c: ServeCmd, env: &Env) -> i32 {
+    let get = |flag: &Option<String>, var: &str| config::flag_or_env(flag, env, var);
+    let listen = match get(&c.listen, "S3IMAP_LISTEN") {
+        Ok(v) => v.unwrap_or_else(|| "0.0.0.0:143".into()),
+        Err(e) => return usage(e),
+    };
+    let listen: Option<SocketAddr> = if listen == "none" {
+        None
+    } else {
+        match listen.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                return usage(format!(
+                    "--listen {listen:?}: expected ADDRESS:PORT, e.g. 0.0.0.0:143"
+                ));
+            }
+        }
+    };
+    let tls_listen: Option<SocketAddr> = match get(&c.tls_listen, "S3IMAP_TLS_LISTEN") {
+        Ok(None) => None,
+        Ok(Some(a)) => match a.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                return usage(format!(
+                    "--tls-listen {a:?}: expected ADDRESS:PORT, e.g. 0.0.0.0:993"
+                ));
+            }
+        },
+        Err(e) => return usage(e),
+    };
+    let tls = match (
+        get(&c.tls_cert, "S3IMAP_TLS_CERT"),
+        get(&c.tls_key, "S3IMAP_TLS_KEY"),
+    ) {
+        (Ok(None), Ok(None)) => None,
+        (Ok(Some(cert)), Ok(Some(key))) => match tls_config(&cert, &key) {
+            Ok(t) => Some(t),
+            Err(e) => return usage(e),
+        },
+        (Ok(_), Ok(_)) => return usage("--tls-cert and --tls-key go together"),
+        (Err(e), _) | (_, Err(e)) => return usage(e),
+    };
+    if tls_listen.is_some() && tls.is_none() {
+        return usage("--tls-listen needs --tls-cert and --tls-key");
+    }
+    let users_path = match get(&c.users, "S3IMAP_USERS") {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return usage("the users file is not set: pass --users FILE or set S3IMAP_USERS");
+        }
+        Err(e) => return usage(e),
+    };
+    let users = match UserDb::open(std::path::Path::new(&users_path)) {
+        Ok(u) => u,
+        Err(e) => return usage(e),
+    };
+    let mail_root = match config::mail_root(&c.mail_root, env) {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    let max_connections = match get(&c.max_connections, "S3IMAP_MAX_CONNECTIONS") {
+        Ok(None) => 1000,
+        Ok(Some(n)) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => return usage(format!("--max-connections {n:?}: a positive number")),
+        },
+        Err(e) => return usage(e),
+    };
+    let plaintext_auth = match get(&c.plaintext_auth, "S3IMAP_PLAINTEXT_AUTH") {
+        Ok(None) => true,
+        Ok(Some(v)) => match v.as_str() {
+            "yes" | "true" | "1" => true,
+            "no" | "false" | "0" => false,
+            _ => return usage(format!("--plaintext-auth {v:?}: yes or no")),
+        },
+        Err(e) => return usage(e),
+    };
+    // The in-process sync, when a bucket is configured.
+    let bucket = match get(&c.bucket, "S3IMAP_BUCKET") {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    if bucket.is_some() {
+        let flags = SyncFlags {
+            bucket: bucket.clone(),
+            mail_root: Some(mail_root.to_string_lossy().into_owned()),
+            users: Some(users_path.clone()),
+            ..Default::default()
+        };
+        let cfg = match config::sync_config(&flags, env) {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        };
+        let every = match get(&c.sync_interval, "S3IMAP_SYNC_INTERVAL") {
+            Ok(None) => Duration::from_secs(60),
+            Ok(Some(s)) => match config::parse_duration(&s) {
+                Ok(d) if d >= Duration::from_secs(1) => d,
+                _ => return usage(format!("--sync-interval {s:?}: a duration of at least 1s")),
+            },
+            Err(e) => return usage(e),
+        };
+        let syncer = Syncer::new(cfg);
+        std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || {
+                loop {
+                    match syncer.run_once() {
+                        Ok(s) if s.delivered > 0 || s.failed > 0 => {
+                            crate::info!("sync", "sync: {s}")
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.is_busy() => crate::debug!("sync", "{e}"),
+                        Err(e) => crate::error!("sync", "sync failed: {e}"),
+                    }
+                    std::thread::sleep(every);
+                }
+            })
+            .expect("spawn the sync thread");
+    }
+    let ctx = Arc::new(Context {
+        mail_root,
+        users,
+        login_failure_delay: Duration::from_secs(2),
+        plaintext_auth,
+        append_limit: 64 << 20,
+    });
+    let cfg = ServerConfig {
+        listen,
+        tls_listen,
+        tls,
+        max_connections,
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(2),
+        ..ServerConfig::default()
+    };
+    match server::run(cfg, ctx, |plain, tls| {
+        crate::info!(
+            "imap",
+            "listening{}{}{}",
+            plain.map(|a| format!(" on {a}")).unwrap_or_default(),
+            tls.map(|a| format!(" and {a} (TLS)")).unwrap_or_default(),
+            if bucket.is_some() {
+                ", syncing S3 in-process"
+            } else {
+                ""
+            }
+        );
+    }) {
+        Ok(()) => super::EXIT_OK,
+        Err(e) => {
+            crate::error!("imap", "{e}");
+            super::EXIT_FAILED
+        }
+    }
+}
+
+fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("--tls-cert {cert}: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--tls-cert {cert}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("--tls-cert {cert}: no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {key}: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the TLS certificate and key do not fit together: {e}"))?;
+    Ok(Arc::new(cfg))
+}

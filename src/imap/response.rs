@@ -1,0 +1,197 @@
+//! Writing IMAP responses: strings as quoted or literal, flag lists, dates, and the buffer of
+//! response chunks a session hands to the server — bytes, or a file range to stream.
+//!
+//! Pure: nothing here touches a socket or reads a file.
+
+use std::path::PathBuf;
+
+/// A piece of the output: bytes, or bytes of a file that the server streams without holding
+/// them in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Bytes(Vec<u8>),
+    File {
+        path: PathBuf,
+        /// Raw byte offset in the file.
+        offset: u64,
+        /// Raw bytes to read from `offset`.
+        len: u64,
+        /// Turn bare LF into CRLF while streaming.
+        crlf: bool,
+        /// Bytes of the (converted) stream to skip first and then to send: `<partial>`.
+        skip: u64,
+        take: u64,
+    },
+}
+
+/// Response output of one command: chunks in order. Bytes are coalesced.
+#[derive(Debug, Default)]
+pub struct Output {
+    chunks: Vec<Chunk>,
+    buffered: usize,
+}
+
+/// Above this many buffered bytes a long command yields so the server can write.
+pub const FLUSH_AT: usize = 64 * 1024;
+
+impl Output {
+    pub fn new() -> Output {
+        Output::default()
+    }
+
+    /// Appends bytes.
+    pub fn put(&mut self, b: &[u8]) {
+        self.buffered += b.len();
+        if let Some(Chunk::Bytes(v)) = self.chunks.last_mut() {
+            v.extend_from_slice(b);
+        } else {
+            self.chunks.push(Chunk::Bytes(b.to_vec()));
+        }
+    }
+
+    /// Appends a file range to stream.
+    pub fn file(&mut self, chunk: Chunk) {
+        self.chunks.push(chunk);
+    }
+
+    /// True when enough is buffered that the server should write before more work.
+    pub fn is_full(&self) -> bool {
+        self.buffered >= FLUSH_AT
+    }
+
+    /// Takes the chunks out, leaving the output empty.
+    pub fn take(&mut self) -> Vec<Chunk> {
+        self.buffered = 0;
+        std::mem::take(&mut self.chunks)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Everything as bytes (tests; file chunks are written as `<file ...>` markers).
+    pub fn to_bytes_for_test(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for c in &self.chunks {
+            match c {
+                Chunk::Bytes(b) => v.extend_from_slice(b),
+                Chunk::File { path, .. } => {
+                    v.extend_from_slice(format!("<file {}>", path.display()).as_bytes())
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Appends `s` as an IMAP string: quoted when it is short printable ASCII without `"`-hard
+/// characters, otherwise a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    let quotable = s.len() <= 1024 && s.iter().all(|&b| (0x20..0x7f).contains(&b));
+    if quotable {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// `{n}\r\n` followed by the bytes.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// A string, or NIL for None.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// An astring for mailbox names: an atom when possible, else quoted/literal.
+pub fn astring(out: &mut Vec<u8>, s: &[u8]) {
+    let atom = !s.is_empty()
+        && s.iter().all(|&b| {
+            (0x21..0x7f).contains(&b)
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\')
+        });
+    if atom {
+        out.extend_from_slice(s);
+    } else {
+        string(out, s);
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `"28-Nov-2026 18:33:03 +0000"` for a Unix time (UTC).
+pub fn internal_date(unix: u64) -> String {
+    let (y, m, d) = crate::time::civil_from_days(unix / 86_400);
+    let s = unix % 86_400;
+    format!(
+        "\"{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000\"",
+        MONTHS[(m as usize).clamp(1, 12) - 1],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: fn(&mut Vec<u8>, &[u8]), v: &[u8]) -> String {
+        let mut o = Vec::new();
+        f(&mut o, v);
+        String::from_utf8_lossy(&o).into_owned()
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(s(string, b"hi there"), "\"hi there\"");
+        assert_eq!(s(string, b"a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(s(string, b"line\r\nbreak"), "{11}\r\nline\r\nbreak");
+        assert_eq!(s(string, "é".as_bytes()), "{2}\r\né");
+        assert_eq!(s(astring, b"INBOX"), "INBOX");
+        assert_eq!(s(astring, b"My Folder"), "\"My Folder\"");
+        assert_eq!(s(astring, b""), "\"\"");
+        let mut o = Vec::new();
+        nstring(&mut o, None);
+        assert_eq!(o, b"NIL");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
+        assert_eq!(
+            internal_date(1_795_891_702),
+            "\"28-Nov-2026 18:48:22 +0000\""
+        );
+    }
+
+    #[test]
+    fn output_coalesces_and_flags_fullness() {
+        let mut o = Output::new();
+        o.put(b"* 1 EXISTS\r\n");
+        o.put(b"* 0 RECENT\r\n");
+        assert_eq!(
+            o.take(),
+            vec![Chunk::Bytes(b"* 1 EXISTS\r\n* 0 RECENT\r\n".to_vec())]
+        );
+        o.put(&vec![b'x'; FLUSH_AT]);
+        assert!(o.is_full());
+        o.take();
+        assert!(!o.is_full() && o.is_empty());
+    }
+}

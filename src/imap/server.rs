@@ -1,0 +1,631 @@
+//! The IMAP server around [`super::session::Session`]: a smol executor, one task per
+//! connection, small buffers, timeouts, a connection limit, TLS (implicit and STARTTLS) with
+//! rustls, streamed APPEND literals, file-backed FETCH bodies, and a clean shutdown on
+//! SIGTERM/SIGINT (`* BYE`, then exit).
+//!
+//! Everything protocol-shaped happens in the session and the parser; this module only moves
+//! bytes between sockets, files and those two.
+
+use super::parser::{
+    FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_command, parse_done_line,
+};
+use super::response::{Chunk, Output};
+use super::session::{Context, Session, Step};
+use futures_rustls::TlsAcceptor;
+use smol::future::FutureExt;
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smol::{Async, Timer};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+/// How the server listens and how patient it is.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Plaintext listener (STARTTLS offered when `tls` is set).
+    pub listen: Option<SocketAddr>,
+    /// Implicit-TLS listener (993).
+    pub tls_listen: Option<SocketAddr>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub max_connections: usize,
+    /// Before login.
+    pub login_timeout: Duration,
+    /// After login (RFC 3501 asks for at least 30 minutes).
+    pub idle_timeout: Duration,
+    pub limits: Limits,
+    /// Executor threads.
+    pub threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: None,
+            tls_listen: None,
+            tls: None,
+            max_connections: 1000,
+            login_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30 * 60),
+            limits: Limits::default(),
+            threads: 2,
+        }
+    }
+}
+
+/// Shared between the accept loops and the connections.
+struct Shared {
+    cfg: ServerConfig,
+    ctx: Arc<Context>,
+    connections: AtomicUsize,
+    stopping: AtomicBool,
+    /// Closed on shutdown: every connection's `recv` then returns at once.
+    stop: smol::channel::Receiver<()>,
+}
+
+/// Binds the listeners first (so errors surface before anything runs), then serves until
+/// SIGTERM or SIGINT. `ready` is called with the bound addresses (plain, tls).
+pub fn run(
+    cfg: ServerConfig,
+    ctx: Arc<Context>,
+    ready: impl FnOnce(Option<SocketAddr>, Option<SocketAddr>),
+) -> io::Result<()> {
+    let bind = |a: Option<SocketAddr>| -> io::Result<Option<Async<TcpListener>>> {
+        match a {
+            None => Ok(None),
+            Some(a) => Async::<TcpListener>::bind(a)
+                .map(Some)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}"))),
+        }
+    };
+    let plain = bind(cfg.listen)?;
+    let tls = bind(cfg.tls_listen)?;
+    if tls.is_some() && cfg.tls.is_none() {
+        return Err(io::Error::other(
+            "a TLS listener needs a certificate and key",
+        ));
+    }
+    let local =
+        |l: &Option<Async<TcpListener>>| l.as_ref().and_then(|l| l.get_ref().local_addr().ok());
+    ready(local(&plain), local(&tls));
+    let threads = cfg.threads.max(1);
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let shared = Arc::new(Shared {
+        cfg,
+        ctx,
+        connections: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+        stop: stop_rx,
+    });
+    let ex = Arc::new(smol::Executor::new());
+    let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
+    let mut workers = Vec::new();
+    for i in 1..threads {
+        let ex = Arc::clone(&ex);
+        let done = done_rx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("imap-{i}"))
+                .spawn(move || smol::block_on(ex.run(done.recv())))?,
+        );
+    }
+    let result = smol::block_on(ex.run(async {
+        if let Some(l) = plain {
+            ex.spawn(accept_loop(Arc::clone(&ex), Arc::clone(&shared), l, false))
+                .detach();
+        }
+        if let Some(l) = tls {
+            ex.spawn(accept_loop(Arc::clone(&ex), Arc::clone(&shared), l, true))
+                .detach();
+        }
+        wait_for_signal().await?;
+        crate::info!(
+            "imap",
+            "shutting down: closing {} connections",
+            shared.connections.load(Ordering::Relaxed)
+        );
+        shared.stopping.store(true, Ordering::SeqCst);
+        drop(stop_tx);
+        // Give sessions a moment to say BYE.
+        for _ in 0..50 {
+            if shared.connections.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            Timer::after(Duration::from_millis(100)).await;
+        }
+        Ok::<(), io::Error>(())
+    }));
+    drop(done_tx);
+    for w in workers {
+        let _ = w.join();
+    }
+    result
+}
+
+async fn wait_for_signal() -> io::Result<()> {
+    use async_signal::{Signal, Signals};
+    use smol::stream::StreamExt;
+    let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+    if let Some(sig) = signals.next().await {
+        crate::info!("imap", "received {:?}", sig?);
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    ex: Arc<smol::Executor<'static>>,
+    shared: Arc<Shared>,
+    listener: Async<TcpListener>,
+    implicit_tls: bool,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                crate::warn!("imap", "accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let shared2 = Arc::clone(&shared);
+        ex.spawn(async move {
+            let _guard = ConnGuard(&shared2.connections);
+            if n > shared2.cfg.max_connections {
+                let mut s = stream;
+                let _ = s
+                    .write_all(b"* BYE Too many connections, try again later\r\n")
+                    .await;
+                return;
+            }
+            let _ = stream.get_ref().set_nodelay(true);
+            let conn = if implicit_tls {
+                let acceptor = TlsAcceptor::from(shared2.cfg.tls.clone().expect("checked at bind"));
+                match acceptor
+                    .accept(stream)
+                    .or(async {
+                        Timer::after(Duration::from_secs(30)).await;
+                        Err(io::ErrorKind::TimedOut.into())
+                    })
+                    .await
+                {
+                    Ok(t) => Stream::Tls(Box::new(t)),
+                    Err(e) => {
+                        crate::debug!("imap", "{peer}: TLS handshake failed: {e}");
+                        return;
+                    }
+                }
+            } else {
+                Stream::Plain(stream)
+            };
+            let mut c = Connection::new(Arc::clone(&shared2), conn, peer);
+            if let Err(e) = c.serve().await {
+                crate::debug!("imap", "{peer}: connection ended: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
+struct ConnGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A plaintext or TLS connection.
+enum Stream {
+    Plain(Async<TcpStream>),
+    Tls(Box<futures_rustls::server::TlsStream<Async<TcpStream>>>),
+    /// Only during a STARTTLS handshake.
+    Closed,
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Closed => Poll::Ready(Ok(0)),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// What ended a wait for input.
+enum Input {
+    Read(usize),
+    TimedOut,
+    Shutdown,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    stream: Stream,
+    peer: SocketAddr,
+    buf: Vec<u8>,
+    session: Session,
+    out: Output,
+}
+
+const READ_CHUNK: usize = 4096;
+/// How often an IDLE session looks for changes.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+impl Connection {
+    fn new(shared: Arc<Shared>, stream: Stream, peer: SocketAddr) -> Connection {
+        let tls = matches!(stream, Stream::Tls(_));
+        let session = Session::new(
+            Arc::clone(&shared.ctx),
+            tls,
+            shared.cfg.tls.is_some() && !tls,
+            peer,
+        );
+        Connection {
+            shared,
+            stream,
+            peer,
+            buf: Vec::new(),
+            session,
+            out: Output::new(),
+        }
+    }
+
+    async fn serve(&mut self) -> io::Result<()> {
+        let mut framer = Framer::new(self.shared.cfg.limits);
+        self.session.greeting(&mut self.out);
+        self.flush().await?;
+        loop {
+            let event = framer.poll(&self.buf);
+            match event {
+                FrameEvent::NeedMore => match self.read_more(self.timeout()).await? {
+                    Input::Read(0) => return Ok(()),
+                    Input::Read(_) => {}
+                    Input::TimedOut => {
+                        self.out.put(b"* BYE Autologout; idle for too long\r\n");
+                        self.flush().await?;
+                        return Ok(());
+                    }
+                    Input::Shutdown => {
+                        self.out.put(b"* BYE Server shutting down\r\n");
+                        self.flush().await?;
+                        return Ok(());
+                    }
+                },
+                FrameEvent::Continuation { .. } => {
+                    self.out.put(b"+ Ready for literal data\r\n");
+                    self.flush().await?;
+                }
+                FrameEvent::Error { tag, kind } => {
+                    let tag = tag.map(|t| t.into_owned()).unwrap_or_else(|| "*".into());
+                    let line = match kind {
+                        ParseErrorKind::LiteralTooBig { .. } => {
+                            format!("{tag} NO [TOOBIG] {kind}\r\n")
+                        }
+                        _ => format!("{tag} BAD {kind}\r\n"),
+                    };
+                    self.out.put(line.as_bytes());
+                    self.flush().await?;
+                }
+                FrameEvent::Skip { len } => {
+                    self.buf.drain(..len);
+                }
+                FrameEvent::Command { len } => {
+                    let step = match parse_command(&self.buf[..len], &self.shared.cfg.limits) {
+                        Ok(Parsed::Complete { command, .. }) => {
+                            self.session.execute(command, &mut self.out)
+                        }
+                        Ok(Parsed::Incomplete(_)) => {
+                            self.out.put(b"* BAD Incomplete command\r\n");
+                            Step::Done
+                        }
+                        Err(e) => {
+                            let tag = e.tag.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
+                            self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                            Step::Done
+                        }
+                    };
+                    self.buf.drain(..len);
+                    if self.buf.capacity() > 64 * 1024 && self.buf.len() < READ_CHUNK {
+                        self.buf.shrink_to(READ_CHUNK);
+                    }
+                    if !self.run_step(step).await? {
+                        return Ok(());
+                    }
+                }
+                FrameEvent::AppendStart { len, head } => {
+                    let accepted = self.session.append_start(&head, &mut self.out);
+                    if !accepted {
+                        framer.reject_literal();
+                    }
+                    self.buf.drain(..len);
+                    self.flush().await?;
+                }
+                FrameEvent::AppendNext { len, message } => {
+                    self.session.append_message_end();
+                    let accepted = self.session.append_next(&message, &mut self.out);
+                    if !accepted {
+                        framer.reject_literal();
+                    }
+                    self.buf.drain(..len);
+                    self.flush().await?;
+                }
+                FrameEvent::AppendData { data } => {
+                    let n = data.len();
+                    self.session.append_data(data);
+                    self.buf.drain(..n);
+                }
+                FrameEvent::AppendDone { len } => {
+                    self.buf.drain(..len);
+                    self.session.append_done(&mut self.out);
+                    self.flush().await?;
+                }
+            }
+        }
+    }
+
+    /// Carries out what the session asked for; false when the connection must close.
+    async fn run_step(&mut self, mut step: Step) -> io::Result<bool> {
+        loop {
+            match step {
+                Step::Done => {
+                    self.flush().await?;
+                    return Ok(true);
+                }
+                Step::More => {
+                    self.flush().await?;
+                    step = self.session.resume(&mut self.out);
+                }
+                Step::Logout => {
+                    self.flush().await?;
+                    let _ = self.stream.close().await;
+                    return Ok(false);
+                }
+                Step::StartTls => {
+                    self.flush().await?;
+                    // Anything the client pipelined after STARTTLS is discarded (RFC 3501 §6.2.1).
+                    self.buf.clear();
+                    let Some(cfg) = self.shared.cfg.tls.clone() else {
+                        return Ok(false);
+                    };
+                    let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed)
+                    else {
+                        return Ok(false);
+                    };
+                    match TlsAcceptor::from(cfg).accept(tcp).await {
+                        Ok(t) => {
+                            self.stream = Stream::Tls(Box::new(t));
+                            self.session.tls_started();
+                            return Ok(true);
+                        }
+                        Err(e) => {
+                            crate::debug!("imap", "{}: STARTTLS handshake failed: {e}", self.peer);
+                            return Ok(false);
+                        }
+                    }
+                }
+                Step::Idle(tag) => {
+                    self.out.put(b"+ idling\r\n");
+                    self.flush().await?;
+                    return self.idle(&tag).await;
+                }
+                Step::Login(req) => {
+                    self.flush().await?;
+                    let ctx = Arc::clone(&self.shared.ctx);
+                    let user = req.user.clone();
+                    let password = req.password.clone();
+                    let result =
+                        smol::unblock(move || ctx.users.authenticate(&user, &password)).await;
+                    if !matches!(result, crate::auth::users::AuthResult::Ok(_)) {
+                        // A failed login costs the client time.
+                        Timer::after(ctx_login_delay(&self.shared.ctx)).await;
+                    }
+                    step = self.session.login_done(req, result, &mut self.out);
+                }
+            }
+        }
+    }
+
+    /// IDLE: report changes every second until DONE (or the idle timeout, or shutdown).
+    async fn idle(&mut self, tag: &str) -> io::Result<bool> {
+        let started = std::time::Instant::now();
+        loop {
+            match parse_done_line(&self.buf) {
+                Some(Ok(n)) => {
+                    self.buf.drain(..n);
+                    self.session.idle_done(tag, &mut self.out);
+                    self.flush().await?;
+                    return Ok(true);
+                }
+                Some(Err(e)) => {
+                    self.buf.drain(..e.skip.min(self.buf.len()));
+                    self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                    self.flush().await?;
+                    return Ok(true);
+                }
+                None => {}
+            }
+            match self.read_more(IDLE_TICK).await? {
+                Input::Read(0) => return Ok(false),
+                Input::Read(_) => {}
+                Input::TimedOut => {
+                    if started.elapsed() > self.shared.cfg.idle_timeout {
+                        self.out.put(b"* BYE Autologout; idle for too long\r\n");
+                        self.flush().await?;
+                        return Ok(false);
+                    }
+                    self.session.idle_tick(&mut self.out);
+                    self.flush().await?;
+                }
+                Input::Shutdown => {
+                    self.out.put(b"* BYE Server shutting down\r\n");
+                    self.flush().await?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        if self.session.is_authenticated() {
+            self.shared.cfg.idle_timeout
+        } else {
+            self.shared.cfg.login_timeout
+        }
+    }
+
+    /// Reads at least one byte (or EOF) into the buffer, or gives up after `timeout`.
+    async fn read_more(&mut self, timeout: Duration) -> io::Result<Input> {
+        let old = self.buf.len();
+        self.buf.resize(old + READ_CHUNK, 0);
+        let stop = self.shared.stop.clone();
+        let stream = &mut self.stream;
+        let buf = &mut self.buf[old..];
+        let r = async { stream.read(buf).await.map(Input::Read) }
+            .or(async {
+                Timer::after(timeout).await;
+                Ok(Input::TimedOut)
+            })
+            .or(async {
+                let _ = stop.recv().await;
+                Ok(Input::Shutdown)
+            })
+            .await;
+        let n = match &r {
+            Ok(Input::Read(n)) => *n,
+            _ => 0,
+        };
+        self.buf.truncate(old + n);
+        r
+    }
+
+    /// Writes out everything the session produced.
+    async fn flush(&mut self) -> io::Result<()> {
+        let chunks = self.out.take();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        for c in chunks {
+            match c {
+                Chunk::Bytes(b) => self.stream.write_all(&b).await?,
+                Chunk::File {
+                    path,
+                    offset,
+                    len,
+                    crlf,
+                    skip,
+                    take,
+                } => stream_file(&mut self.stream, &path, offset, len, crlf, skip, take).await?,
+            }
+        }
+        self.stream.flush().await
+    }
+}
+
+fn ctx_login_delay(ctx: &Context) -> Duration {
+    ctx.login_failure_delay
+}
+
+/// Streams `len` raw bytes of `path` from `offset`, optionally turning bare LF into CRLF, and
+/// of that stream skips `skip` bytes and sends `take`. A file that shrank meanwhile is padded
+/// with spaces so the announced literal length still holds (the client sees a damaged message
+/// rather than a broken protocol).
+async fn stream_file(
+    w: &mut Stream,
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+    crlf: bool,
+    mut skip: u64,
+    mut take: u64,
+) -> io::Result<()> {
+    let mut file = std::fs::File::open(path).ok();
+    if let Some(f) = file.as_mut()
+        && f.seek(SeekFrom::Start(offset)).is_err()
+    {
+        file = None;
+    }
+    let mut raw = vec![0u8; 32 * 1024];
+    let mut conv: Vec<u8> = Vec::with_capacity(if crlf { 64 * 1024 } else { 0 });
+    let mut left = len;
+    let mut prev_cr = false;
+    while take > 0 {
+        let want = (raw.len() as u64).min(left) as usize;
+        let n = match file.as_mut() {
+            Some(f) if want > 0 => f.read(&mut raw[..want])?,
+            _ => 0,
+        };
+        if n == 0 {
+            // Short file: pad what is still owed.
+            let pad = vec![b' '; take.min(64 * 1024) as usize];
+            w.write_all(&pad).await?;
+            take -= pad.len() as u64;
+            continue;
+        }
+        left -= n as u64;
+        let data: &[u8] = if crlf {
+            conv.clear();
+            for &b in &raw[..n] {
+                if b == b'\n' && !prev_cr {
+                    conv.push(b'\r');
+                }
+                prev_cr = b == b'\r';
+                conv.push(b);
+            }
+            &conv
+        } else {
+            &raw[..n]
+        };
+        let mut d = data;
+        if skip > 0 {
+            let s = skip.min(d.len() as u64) as usize;
+            d = &d[s..];
+            skip -= s as u64;
+        }
+        let t = take.min(d.len() as u64) as usize;
+        if t > 0 {
+            w.write_all(&d[..t]).await?;
+            take -= t as u64;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1173 @@
+//! The IMAP session state machine (RFC 3501 §3 / RFC 9051 §3): not authenticated →
+//! authenticated → selected → logout. Commands in, responses out: it writes into an
+//! [`Output`] and returns a [`Step`] telling the server what to do next (wait for the next
+//! command, resume a long FETCH after writing, upgrade to TLS, verify a password off the
+//! executor, close). It touches the mail store (files), never a socket, so it is unit-tested
+//! without one.
+
+use super::command::{
+    AppendHead, AppendMessageHead, Command, CommandKind, FetchAttr, Flag, ListArgs,
+    Mailbox as MailboxArg, SearchReturn, Section, SectionText, SequenceArg, StatusItem,
+};
+use super::mailbox::Selected;
+use super::parser::decode_base64;
+use super::response::{self, Output};
+use super::utf7;
+use crate::auth::users::{AuthResult, UserDb};
+use crate::maildir::folders;
+use crate::maildir::store::{self, Flags, Mailbox};
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What every session shares.
+pub struct Context {
+    pub mail_root: PathBuf,
+    pub users: UserDb,
+    /// How long a failed login keeps the client waiting.
+    pub login_failure_delay: Duration,
+    /// Allow LOGIN / AUTHENTICATE PLAIN without TLS (inside a VPN or tailnet).
+    pub plaintext_auth: bool,
+    /// Largest message APPEND accepts (advertised as APPENDLIMIT).
+    pub append_limit: u64,
+}
+
+/// A password to check, handed to the server to verify on a blocking thread.
+pub struct LoginRequest {
+    pub tag: String,
+    pub user: String,
+    pub password: Vec<u8>,
+    /// AUTHENTICATE (true) or LOGIN: only the wording of answers differs.
+    pub sasl: bool,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("tag", &self.tag)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What the server must do after a command.
+#[derive(Debug)]
+pub enum Step {
+    /// Write the output, read the next command.
+    Done,
+    /// Write the output, then call [`Session::resume`]: a long answer is under way.
+    More,
+    /// Write the output, then close the connection.
+    Logout,
+    /// Write the output (the tagged OK), then start a TLS handshake.
+    StartTls,
+    /// Verify a password (slow), then call [`Session::login_done`].
+    Login(LoginRequest),
+    /// Send `+ idling`, then call [`Session::idle_tick`] now and then and
+    /// [`Session::idle_done`] when the client sends DONE.
+    Idle(String),
+}
+
+/// The logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    /// The user's mail directory (`<mail-root>/<name>`).
+    pub dir: PathBuf,
+}
+
+enum State {
+    NotAuthenticated,
+    Authenticated(User),
+    Logout,
+}
+
+/// A FETCH being answered across several writes.
+struct PendingFetch {
+    tag: String,
+    uids: Vec<u32>,
+    next: usize,
+    attrs: Vec<FetchAttr<'static>>,
+    uid: bool,
+}
+
+/// An APPEND being received.
+struct Append {
+    tag: String,
+    dir: PathBuf,
+    spool: Option<(PathBuf, File)>,
+    flags: Flags,
+    keywords: Vec<String>,
+    date: Option<SystemTime>,
+    /// (UIDVALIDITY, UIDs) of the messages stored so far.
+    done: Vec<u32>,
+    validity: u32,
+    failed: Option<String>,
+}
+
+pub struct Session {
+    ctx: Arc<Context>,
+    state: State,
+    selected: Option<Selected>,
+    tls: bool,
+    starttls_offered: bool,
+    peer: SocketAddr,
+    /// ENABLE'd extensions.
+    enabled: Vec<&'static str>,
+    pending: Option<PendingFetch>,
+    append: Option<Append>,
+}
+
+/// Folders every user has, created at first login, with their SPECIAL-USE attribute.
+pub const SPECIAL_FOLDERS: [(&str, &str); 5] = [
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+];
+
+impl Session {
+    pub fn new(ctx: Arc<Context>, tls: bool, starttls_offered: bool, peer: SocketAddr) -> Session {
+        Session {
+            ctx,
+            state: State::NotAuthenticated,
+            selected: None,
+            tls,
+            starttls_offered,
+            peer,
+            enabled: Vec::new(),
+            pending: None,
+            append: None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Authenticated(_))
+    }
+
+    /// The user, once logged in.
+    pub fn user(&self) -> Option<&User> {
+        match &self.state {
+            State::Authenticated(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn auth_allowed(&self) -> bool {
+        self.tls || self.ctx.plaintext_auth
+    }
+
+    /// The capability list for the current state.
+    pub fn capabilities(&self) -> String {
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE");
+        match self.state {
+            State::NotAuthenticated => {
+                if self.starttls_offered && !self.tls {
+                    c.push_str(" STARTTLS");
+                }
+                if self.auth_allowed() {
+                    c.push_str(" AUTH=PLAIN");
+                } else {
+                    c.push_str(" LOGINDISABLED");
+                }
+            }
+            _ => {
+                c.push_str(
+                    " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED \
+                     LIST-STATUS ESEARCH SEARCHRES",
+                );
+                c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
+            }
+        }
+        c
+    }
+
+    /// The greeting line.
+    pub fn greeting(&self, out: &mut Output) {
+        out.put(format!("* OK [CAPABILITY {}] s3imap ready\r\n", self.capabilities()).as_bytes());
+    }
+
+    /// Runs one command.
+    pub fn execute(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
+        let tag = cmd.tag;
+        use CommandKind as K;
+        match cmd.kind {
+            K::Capability => {
+                out.put(format!("* CAPABILITY {}\r\n", self.capabilities()).as_bytes());
+                ok(out, tag, "CAPABILITY completed");
+                Step::Done
+            }
+            K::Noop => {
+                ok(out, tag, "NOOP completed");
+                Step::Done
+            }
+            K::Logout => {
+                out.put(b"* BYE Logging out\r\n");
+                ok(out, tag, "LOGOUT completed");
+                self.state = State::Logout;
+                Step::Logout
+            }
+            K::Id(_) => {
+                out.put(b"* ID (\"name\" \"s3imap\" \"version\" \"");
+                out.put(env!("CARGO_PKG_VERSION").as_bytes());
+                out.put(b"\")\r\n");
+                ok(out, tag, "ID completed");
+                Step::Done
+            }
+            K::StartTls => {
+                if !self.starttls_offered || self.tls {
+                    bad(out, tag, "STARTTLS is not available here");
+                    return Step::Done;
+                }
+                if !matches!(self.state, State::NotAuthenticated) {
+                    bad(out, tag, "STARTTLS only before login");
+                    return Step::Done;
+                }
+                ok(out, tag, "Begin TLS negotiation now");
+                Step::StartTls
+            }
+            K::Login { username, password } => {
+                if !matches!(self.state, State::NotAuthenticated) {
+                    bad(out, tag, "Already logged in");
+                    return Step::Done;
+                }
+                if !self.auth_allowed() {
+                    no(out, tag, "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+                    return Step::Done;
+                }
+                Step::Login(LoginRequest {
+                    tag: tag.to_string(),
+                    user: String::from_utf8_lossy(&username).into_owned(),
+                    password: password.into_owned(),
+                    sasl: false,
+                })
+            }
+            K::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                if !matches!(self.state, State::NotAuthenticated) {
+                    bad(out, tag, "Already logged in");
+                    return Step::Done;
+                }
+                if !mechanism.eq_ignore_ascii_case("PLAIN") {
+                    no(out, tag, "Unsupported authentication mechanism (use PLAIN)");
+                    return Step::Done;
+                }
+                if !self.auth_allowed() {
+                    no(out, tag, "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+                    return Step::Done;
+                }
+                let Some(ir) = initial_response else {
+                    // The server asks for the response with an empty challenge.
+                    bad(
+                        out,
+                        tag,
+                        "Send the PLAIN response with the command (SASL-IR)",
+                    );
+                    return Step::Done;
+                };
+                match sasl_plain(ir) {
+                    Some((user, password)) => Step::Login(LoginRequest {
+                        tag: tag.to_string(),
+                        user,
+                        password,
+                        sasl: true,
+                    }),
+                    None => {
+                        bad(out, tag, "Malformed PLAIN response");
+                        Step::Done
+                    }
+                }
+            }
+            K::Enable(caps) => {
+                if !self.is_authenticated() {
+                    bad(out, tag, "ENABLE needs a login first");
+                    return Step::Done;
+                }
+                let mut on = Vec::new();
+                for c in caps {
+                    if c.eq_ignore_ascii_case("UTF8=ACCEPT")
+                        && !self.enabled.contains(&"UTF8=ACCEPT")
+                    {
+                        self.enabled.push("UTF8=ACCEPT");
+                        on.push("UTF8=ACCEPT");
+                    }
+                }
+                out.put(
+                    format!(
+                        "* ENABLED{}{}\r\n",
+                        if on.is_empty() { "" } else { " " },
+                        on.join(" ")
+                    )
+                    .as_bytes(),
+                );
+                ok(out, tag, "ENABLE completed");
+                Step::Done
+            }
+            K::Namespace => {
+                if !self.is_authenticated() {
+                    bad(out, tag, "Log in first");
+                    return Step::Done;
+                }
+                out.put(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                ok(out, tag, "NAMESPACE completed");
+                Step::Done
+            }
+            other => {
+                let State::Authenticated(user) = &self.state else {
+                    bad(out, tag, &format!("{} needs a login first", other.name()));
+                    return Step::Done;
+                };
+                let user = user.clone();
+                self.authenticated(tag, other, &user, out)
+            }
+        }
+    }
+
+    /// Commands of the authenticated and selected states.
+    fn authenticated(
+        &mut self,
+        tag: &str,
+        kind: CommandKind<'_>,
+        user: &User,
+        out: &mut Output,
+    ) -> Step {
+        use CommandKind as K;
+        let name = kind.name();
+        let result: Result<Step, String> = match kind {
+            K::Select { mailbox, .. } | K::Examine { mailbox, .. } if true => {
+                let readonly = name == "EXAMINE";
+                return match self.select(user, &mailbox, readonly, tag, out) {
+                    Ok(()) => Step::Done,
+                    Err(e) => {
+                        no(out, tag, &e);
+                        Step::Done
+                    }
+                };
+            }
+            K::List(args) => self.list(user, &args, false, out).map(|()| Step::Done),
+            K::Lsub { reference, pattern } => {
+                let args = ListArgs {
+                    select: Default::default(),
+                    reference,
+                    patterns: vec![pattern],
+                    returns: Default::default(),
+                    extended: false,
+                };
+                self.list(user, &args, true, out).map(|()| Step::Done)
+            }
+            K::Status { mailbox, items } => self
+                .status(user, &mailbox, &items, out)
+                .map(|()| Step::Done),
+            K::Create { mailbox, .. } => folder_name(&mailbox).and_then(|n| {
+                if folders::is_inbox(&n) {
+                    return Err("[ALREADYEXISTS] INBOX always exists".into());
+                }
+                folders::create(&user.dir, &n).map_err(|e| e.to_string())?;
+                Ok(Step::Done)
+            }),
+            K::Delete { mailbox } => folder_name(&mailbox).and_then(|n| {
+                if self.selected.as_ref().is_some_and(|s| s.name == n) {
+                    self.selected = None;
+                }
+                folders::delete(&user.dir, &n).map_err(|e| e.to_string())?;
+                Ok(Step::Done)
+            }),
+            K::Rename { from, to } => folder_name(&from).and_then(|f| {
+                let t = folder_name(&to)?;
+                folders::rename(&user.dir, &f, &t).map_err(|e| e.to_string())?;
+                Ok(Step::Done)
+            }),
+            K::Subscribe { mailbox } | K::Unsubscribe { mailbox } if true => {
+                let on = matches!(name, "SUBSCRIBE");
+                folder_name(&mailbox).and_then(|n| {
+                    folders::set_subscribed(&user.dir, &n, on).map_err(|e| e.to_string())?;
+                    Ok(Step::Done)
+                })
+            }
+            K::Append { .. } => Err("APPEND arrives streamed".into()),
+            K::Idle => {
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.sync(out, true);
+                }
+                return Step::Idle(tag.to_string());
+            }
+            other => return self.selected_cmd(tag, other, out),
+        };
+        match result {
+            Ok(Step::Done) => {
+                self.sync_selected(out, true);
+                ok(out, tag, &format!("{name} completed"));
+                Step::Done
+            }
+            Ok(step) => step,
+            Err(e) => {
+                no(out, tag, &e);
+                Step::Done
+            }
+        }
+    }
+
+    /// SELECT / EXAMINE; writes the tagged OK itself (with READ-WRITE / READ-ONLY).
+    fn select(
+        &mut self,
+        user: &User,
+        mailbox: &MailboxArg<'_>,
+        readonly: bool,
+        tag: &str,
+        out: &mut Output,
+    ) -> Result<(), String> {
+        self.selected = None;
+        let name = folder_name(mailbox)?;
+        let path = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
+        let sel = Selected::open(path, name, readonly).map_err(|e| match e {
+            store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
+            e => e.to_string(),
+        })?;
+        sel.select_responses(out);
+        self.selected = Some(sel);
+        ok(
+            out,
+            tag,
+            if readonly {
+                "[READ-ONLY] EXAMINE completed"
+            } else {
+                "[READ-WRITE] SELECT completed"
+            },
+        );
+        Ok(())
+    }
+
+    /// Reports changes in the selected mailbox.
+    fn sync_selected(&mut self, out: &mut Output, expunges: bool) {
+        if let Some(sel) = self.selected.as_mut()
+            && !sel.sync(out, expunges)
+        {
+            self.selected = None;
+        }
+    }
+
+    fn list(
+        &mut self,
+        user: &User,
+        args: &ListArgs<'_>,
+        lsub: bool,
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let reference = String::from_utf8_lossy(args.reference.as_bytes()).into_owned();
+        let subscribed = folders::subscriptions(&user.dir).unwrap_or_default();
+        let all = folders::list(&user.dir).map_err(|e| e.to_string())?;
+        let entries = folders::tree(&all);
+        let cmd = if lsub { "LSUB" } else { "LIST" };
+        for pat in &args.patterns {
+            let pat =
+                utf7::decode(pat).unwrap_or_else(|_| String::from_utf8_lossy(pat).into_owned());
+            if pat.is_empty() && !lsub {
+                out.put(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+                continue;
+            }
+            let full = format!("{reference}{pat}");
+            for e in &entries {
+                if !wildcard(&full, &e.name) {
+                    continue;
+                }
+                let is_sub = subscribed.iter().any(|s| s == &e.name)
+                    || folders::is_inbox(&e.name)
+                        && subscribed.iter().any(|s| folders::is_inbox(s));
+                if (lsub || args.select.subscribed) && !is_sub {
+                    continue;
+                }
+                let mut attrs: Vec<&str> = Vec::new();
+                if !e.selectable {
+                    attrs.push("\\Noselect");
+                }
+                attrs.push(if e.has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+                if let Some((_, su)) = SPECIAL_FOLDERS.iter().find(|(n, _)| *n == e.name) {
+                    attrs.push(su);
+                }
+                if (args.returns.subscribed || args.select.subscribed) && is_sub {
+                    attrs.push("\\Subscribed");
+                }
+                if args.select.special_use && !SPECIAL_FOLDERS.iter().any(|(n, _)| *n == e.name) {
+                    continue;
+                }
+                let mut line = format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+                response::astring(&mut line, utf7::encode(&e.name).as_bytes());
+                line.extend_from_slice(b"\r\n");
+                out.put(&line);
+                if let Some(items) = &args.returns.status
+                    && e.selectable
+                {
+                    let m = MailboxArg(Cow::Owned(utf7::encode(&e.name).into_bytes()));
+                    let _ = self.status(user, &m, items, out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn status(
+        &mut self,
+        user: &User,
+        mailbox: &MailboxArg<'_>,
+        items: &[StatusItem],
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let name = folder_name(mailbox)?;
+        let path = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
+        let st = Mailbox::status_of(&path).map_err(|e| match e {
+            store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
+            e => e.to_string(),
+        })?;
+        let mut parts = Vec::new();
+        for it in items {
+            parts.push(match it {
+                StatusItem::Messages => format!("MESSAGES {}", st.messages),
+                StatusItem::Recent => format!("RECENT {}", st.recent),
+                StatusItem::UidNext => format!("UIDNEXT {}", st.uid_next),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uid_validity),
+                StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
+                StatusItem::Size => format!("SIZE {}", st.size),
+                StatusItem::Deleted => continue,
+                StatusItem::HighestModSeq => continue,
+            });
+        }
+        let mut line = b"* STATUS ".to_vec();
+        response::astring(&mut line, utf7::encode(&name).as_bytes());
+        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        out.put(&line);
+        Ok(())
+    }
+
+    /// Commands that need a selected mailbox.
+    fn selected_cmd(&mut self, tag: &str, kind: CommandKind<'_>, out: &mut Output) -> Step {
+        use CommandKind as K;
+        let name = kind.name();
+        let Some(sel) = self.selected.as_mut() else {
+            bad(
+                out,
+                tag,
+                &format!("{name} needs a selected mailbox (SELECT first)"),
+            );
+            return Step::Done;
+        };
+        let mut ok_code: Option<String> = None;
+        let r: Result<(), String> = match kind {
+            K::Check => Ok(()),
+            K::Noop => Ok(()),
+            K::Close | K::Unselect => {
+                if matches!(kind, K::Close) && !sel.readonly {
+                    // CLOSE expunges silently.
+                    let mut sink = Output::new();
+                    let _ = sel.expunge(None, &mut sink);
+                }
+                self.selected = None;
+                ok(out, tag, &format!("{name} completed"));
+                return Step::Done;
+            }
+            K::Expunge => sel.expunge(None, out),
+            K::UidExpunge(set) => {
+                let uids = sel.resolve(&set, true);
+                sel.expunge(Some(&uids), out)
+            }
+            K::Fetch(args) => {
+                if !args.uid && sel.out_of_range(&args.set) {
+                    bad(out, tag, "Invalid message sequence number");
+                    return Step::Done;
+                }
+                let uids = sel.resolve(&args.set, args.uid);
+                let attrs: Vec<FetchAttr<'static>> = args.attrs.iter().map(own_attr).collect();
+                // Changes to flags may be reported now; expunges wait (RFC 3501 §7.4.1).
+                sel.sync(out, false);
+                self.pending = Some(PendingFetch {
+                    tag: tag.to_string(),
+                    uids,
+                    next: 0,
+                    attrs,
+                    uid: args.uid,
+                });
+                return self.resume(out);
+            }
+            K::Store(args) => {
+                if !args.uid && sel.out_of_range(&args.set) {
+                    bad(out, tag, "Invalid message sequence number");
+                    return Step::Done;
+                }
+                let uids = sel.resolve(&args.set, args.uid);
+                sel.store(&uids, &args, args.uid, out)
+            }
+            K::Search(args) => {
+                if let Some(cs) = &args.charset
+                    && !cs.eq_ignore_ascii_case("UTF-8")
+                    && !cs.eq_ignore_ascii_case("US-ASCII")
+                {
+                    no(
+                        out,
+                        tag,
+                        "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset",
+                    );
+                    return Step::Done;
+                }
+                match sel.search(&args.keys) {
+                    Ok(uids) => {
+                        let as_num = |u: u32| {
+                            if args.uid {
+                                Some(u as usize)
+                            } else {
+                                sel.seq(u)
+                            }
+                        };
+                        let nums: Vec<usize> = uids.iter().filter_map(|&u| as_num(u)).collect();
+                        match &args.returns {
+                            None => {
+                                let mut line = String::from("* SEARCH");
+                                for n in &nums {
+                                    line.push(' ');
+                                    line.push_str(&n.to_string());
+                                }
+                                line.push_str("\r\n");
+                                out.put(line.as_bytes());
+                            }
+                            Some(ret) => {
+                                let ret: Vec<SearchReturn> = if ret.is_empty() {
+                                    vec![SearchReturn::All]
+                                } else {
+                                    ret.clone()
+                                };
+                                if ret.contains(&SearchReturn::Save) {
+                                    sel.saved = uids.clone();
+                                }
+                                let mut line = format!(
+                                    "* ESEARCH (TAG \"{tag}\"){}",
+                                    if args.uid { " UID" } else { "" }
+                                );
+                                if !nums.is_empty() {
+                                    if ret.contains(&SearchReturn::Min) {
+                                        line.push_str(&format!(" MIN {}", nums[0]));
+                                    }
+                                    if ret.contains(&SearchReturn::Max) {
+                                        line.push_str(&format!(" MAX {}", nums[nums.len() - 1]));
+                                    }
+                                    if ret.contains(&SearchReturn::All) {
+                                        line.push_str(&format!(" ALL {}", compress(&nums)));
+                                    }
+                                }
+                                if ret.contains(&SearchReturn::Count) {
+                                    line.push_str(&format!(" COUNT {}", nums.len()));
+                                }
+                                line.push_str("\r\n");
+                                out.put(line.as_bytes());
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            K::Copy { uid, set, mailbox } | K::Move { uid, set, mailbox } if true => {
+                let is_move = name.contains("MOVE");
+                let user = match &self.state {
+                    State::Authenticated(u) => u.clone(),
+                    _ => unreachable!("selected implies authenticated"),
+                };
+                let sel = self.selected.as_mut().expect("checked above");
+                match copy_or_move(sel, &user, &set, uid, &mailbox, is_move, out) {
+                    Ok(code) => {
+                        ok_code = code;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => {
+                bad(out, tag, &format!("{} is not supported", other.name()));
+                return Step::Done;
+            }
+        };
+        match r {
+            Ok(()) => {
+                let expunges = !matches!(name, "FETCH" | "STORE" | "SEARCH");
+                self.sync_selected(out, expunges);
+                match ok_code {
+                    Some(code) => ok(out, tag, &format!("[{code}] {name} completed")),
+                    None => ok(out, tag, &format!("{name} completed")),
+                }
+            }
+            Err(e) => no(out, tag, &e),
+        }
+        Step::Done
+    }
+
+    /// Continues a long answer (after [`Step::More`]).
+    pub fn resume(&mut self, out: &mut Output) -> Step {
+        let Some(mut p) = self.pending.take() else {
+            return Step::Done;
+        };
+        let Some(sel) = self.selected.as_mut() else {
+            no(out, &p.tag, "The mailbox is gone");
+            return Step::Done;
+        };
+        while p.next < p.uids.len() {
+            let uid = p.uids[p.next];
+            p.next += 1;
+            if let Err(e) = sel.fetch_one(uid, &p.attrs, p.uid, out) {
+                no(out, &p.tag, &e);
+                return Step::Done;
+            }
+            if out.is_full() {
+                self.pending = Some(p);
+                return Step::More;
+            }
+        }
+        ok(
+            out,
+            &p.tag,
+            if p.uid {
+                "UID FETCH completed"
+            } else {
+                "FETCH completed"
+            },
+        );
+        Step::Done
+    }
+
+    /// While IDLE: reports changes (called every second or so).
+    pub fn idle_tick(&mut self, out: &mut Output) {
+        self.sync_selected(out, true);
+    }
+
+    /// IDLE ended with DONE.
+    pub fn idle_done(&mut self, tag: &str, out: &mut Output) {
+        self.sync_selected(out, true);
+        ok(out, tag, "IDLE terminated");
+    }
+
+    /// The password check's verdict.
+    pub fn login_done(&mut self, req: LoginRequest, result: AuthResult, out: &mut Output) -> Step {
+        match result {
+            AuthResult::Ok(user) => {
+                let dir = crate::maildir::user_dir(&self.ctx.mail_root, &user.name);
+                crate::info!("imap", "{}: {} logged in", self.peer, user.name);
+                if let Err(e) = ensure_special_folders(&dir) {
+                    crate::warn!("imap", "{}: preparing {}: {e}", self.peer, dir.display());
+                }
+                self.state = State::Authenticated(User {
+                    name: user.name,
+                    dir,
+                });
+                ok(
+                    out,
+                    &req.tag,
+                    &format!("[CAPABILITY {}] Logged in", self.capabilities()),
+                );
+            }
+            AuthResult::BadCredentials => {
+                crate::info!("imap", "{}: failed login for {:?}", self.peer, req.user);
+                no(
+                    out,
+                    &req.tag,
+                    "[AUTHENTICATIONFAILED] Authentication failed",
+                );
+            }
+            AuthResult::Unavailable(why) => {
+                crate::warn!(
+                    "imap",
+                    "{}: cannot check the password of {:?}: {why}",
+                    self.peer,
+                    req.user
+                );
+                no(
+                    out,
+                    &req.tag,
+                    "[UNAVAILABLE] Authentication is unavailable right now",
+                );
+            }
+        }
+        Step::Done
+    }
+
+    /// TLS is up after STARTTLS.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+    }
+
+    /// APPEND announced a message; false refuses it (the answer is in `out`).
+    pub fn append_start(&mut self, head: &AppendHead<'_>, out: &mut Output) -> bool {
+        let State::Authenticated(user) = &self.state else {
+            bad(out, head.tag, "APPEND needs a login first");
+            return false;
+        };
+        let dir = match folder_name(&head.mailbox)
+            .and_then(|n| folders::folder_path(&user.dir, &n).map_err(|e| e.to_string()))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                no(out, head.tag, &e);
+                return false;
+            }
+        };
+        if !dir.join("cur").is_dir() {
+            no(out, head.tag, "[TRYCREATE] No such mailbox");
+            return false;
+        }
+        self.append = Some(Append {
+            tag: head.tag.to_string(),
+            dir,
+            spool: None,
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            date: None,
+            done: Vec::new(),
+            validity: 0,
+            failed: None,
+        });
+        self.append_next(&head.message, out)
+    }
+
+    /// The next message of an APPEND (the first one too).
+    pub fn append_next(&mut self, m: &AppendMessageHead<'_>, out: &mut Output) -> bool {
+        let limit = self.ctx.append_limit;
+        let Some(a) = self.append.as_mut() else {
+            return false;
+        };
+        if m.literal.len > limit {
+            no(
+                out,
+                &a.tag,
+                &format!("[TOOBIG] Messages are limited to {limit} bytes"),
+            );
+            self.append = None;
+            return false;
+        }
+        a.flags = Flags::default();
+        a.keywords.clear();
+        for f in &m.flags {
+            match f {
+                Flag::Seen => a.flags.insert(Flags::SEEN),
+                Flag::Answered => a.flags.insert(Flags::ANSWERED),
+                Flag::Flagged => a.flags.insert(Flags::FLAGGED),
+                Flag::Deleted => a.flags.insert(Flags::DELETED),
+                Flag::Draft => a.flags.insert(Flags::DRAFT),
+                Flag::Keyword(k) => a.keywords.push(k.to_string()),
+                Flag::Extension(_) => {}
+            }
+        }
+        a.date = m.date.map(|d| {
+            let t = d.unix_time().max(0) as u64;
+            UNIX_EPOCH + Duration::from_secs(t)
+        });
+        let spool = a
+            .dir
+            .join("tmp")
+            .join(format!("{}.append", store::unique_name()));
+        match File::create(&spool) {
+            Ok(f) => {
+                a.spool = Some((spool, f));
+                if m.literal.sync {
+                    out.put(b"+ Ready for literal data\r\n");
+                }
+                true
+            }
+            Err(e) => {
+                no(
+                    out,
+                    &a.tag,
+                    &format!("[SERVERBUG] cannot spool the message: {e}"),
+                );
+                self.append = None;
+                false
+            }
+        }
+    }
+
+    /// Bytes of the message being appended.
+    pub fn append_data(&mut self, data: &[u8]) {
+        if let Some(a) = self.append.as_mut()
+            && let Some((_, f)) = a.spool.as_mut()
+            && a.failed.is_none()
+            && let Err(e) = f.write_all(data)
+        {
+            a.failed = Some(format!("cannot spool the message: {e}"));
+        }
+        self.finish_message_if_complete();
+    }
+
+    fn finish_message_if_complete(&mut self) {}
+
+    /// One message's literal is complete: store it.
+    fn store_spooled(&mut self) {
+        let Some(a) = self.append.as_mut() else {
+            return;
+        };
+        let Some((path, f)) = a.spool.take() else {
+            return;
+        };
+        drop(f);
+        if a.failed.is_none() {
+            let kws: Vec<&str> = a.keywords.iter().map(String::as_str).collect();
+            let r = File::open(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|src| {
+                    store::append_to(
+                        &a.dir,
+                        src,
+                        a.flags,
+                        &kws,
+                        a.date,
+                        crate::maildir::uidlist::LockOptions::DOVECOT,
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            match r {
+                Ok((uid, validity)) => {
+                    a.done.push(uid);
+                    a.validity = validity;
+                }
+                Err(e) => a.failed = Some(e),
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// The APPEND command ended.
+    pub fn append_done(&mut self, out: &mut Output) {
+        self.store_spooled();
+        let Some(a) = self.append.take() else { return };
+        match a.failed {
+            Some(e) => no(out, &a.tag, &format!("[SERVERBUG] {e}")),
+            None => {
+                self.sync_selected(out, true);
+                let uids: Vec<String> = a.done.iter().map(u32::to_string).collect();
+                ok(
+                    out,
+                    &a.tag,
+                    &format!(
+                        "[APPENDUID {} {}] APPEND completed",
+                        a.validity,
+                        uids.join(",")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Called by the server before `append_next` for MULTIAPPEND's following messages.
+    pub fn append_message_end(&mut self) {
+        self.store_spooled();
+    }
+}
+
+/// The folder name of a mailbox argument (modified UTF-7 decoded, INBOX canonical).
+fn folder_name(m: &MailboxArg<'_>) -> Result<String, String> {
+    let raw = m.as_bytes();
+    let name = utf7::decode(raw).map_err(|e| format!("Bad mailbox name: {e}"))?;
+    folders::normalize(&name).map_err(|e| e.to_string())
+}
+
+/// IMAP LIST wildcard match: `*` matches anything, `%` anything but the separator `/`.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('%') => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| go(&p[1..], &n[i..])),
+            Some(c) => n.first().is_some_and(|d| d == c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // INBOX matches case-insensitively.
+    if folders::is_inbox(name) && pattern.eq_ignore_ascii_case("inbox") {
+        return true;
+    }
+    go(&p, &n)
+}
+
+/// `1,2,3,5,7:9` from ascending numbers.
+fn compress(nums: &[usize]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let start = nums[i];
+        let mut end = start;
+        while i + 1 < nums.len() && nums[i + 1] == end + 1 {
+            i += 1;
+            end = nums[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_or_move(
+    sel: &mut Selected,
+    user: &User,
+    set: &SequenceArg,
+    uid: bool,
+    mailbox: &MailboxArg<'_>,
+    is_move: bool,
+    out: &mut Output,
+) -> Result<Option<String>, String> {
+    let name = folder_name(mailbox)?;
+    let dest = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
+    if !dest.join("cur").is_dir() {
+        return Err("[TRYCREATE] No such mailbox".into());
+    }
+    if is_move && sel.readonly {
+        return Err("[READ-ONLY] The mailbox is read-only".into());
+    }
+    let uids = sel.resolve(set, uid);
+    let mut from = Vec::new();
+    let mut to = Vec::new();
+    let mut validity = 0;
+    for u in &uids {
+        match sel.mailbox.copy_to(*u, &dest) {
+            Ok((new, v)) => {
+                from.push(*u as usize);
+                to.push(new as usize);
+                validity = v;
+            }
+            Err(store::StoreError::NoSuchMessage { .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if from.is_empty() {
+        return Ok(None);
+    }
+    let code = format!("COPYUID {validity} {} {}", compress(&from), compress(&to));
+    if is_move {
+        // RFC 6851: COPYUID in an untagged OK before the EXPUNGEs.
+        out.put(format!("* OK [{code}] Moved\r\n").as_bytes());
+        let moved: Vec<u32> = from.iter().map(|&u| u as u32).collect();
+        for u in &moved {
+            if let Some(m) = sel.mailbox.message(*u) {
+                let mut f = m.flags();
+                f.insert(Flags::DELETED);
+                let kws: Vec<String> = sel
+                    .mailbox
+                    .keyword_names(*u)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                let kws: Vec<&str> = kws.iter().map(String::as_str).collect();
+                let _ = sel.mailbox.set_flags(*u, f, &kws);
+            }
+        }
+        let mut sorted = moved;
+        sorted.sort_unstable();
+        sel.expunge(Some(&sorted), out)?;
+        Ok(None)
+    } else {
+        // RFC 4315: COPYUID in the tagged OK.
+        Ok(Some(code))
+    }
+}
+
+/// A FETCH attribute that outlives the read buffer.
+fn own_attr(a: &FetchAttr<'_>) -> FetchAttr<'static> {
+    match a {
+        FetchAttr::BodySection {
+            peek,
+            section,
+            partial,
+        } => FetchAttr::BodySection {
+            peek: *peek,
+            section: Section {
+                part: section.part.clone(),
+                text: section.text.as_ref().map(|t| match t {
+                    SectionText::Header => SectionText::Header,
+                    SectionText::Text => SectionText::Text,
+                    SectionText::Mime => SectionText::Mime,
+                    SectionText::HeaderFields(v) => SectionText::HeaderFields(
+                        v.iter().map(|c| Cow::Owned(c.to_vec())).collect(),
+                    ),
+                    SectionText::HeaderFieldsNot(v) => SectionText::HeaderFieldsNot(
+                        v.iter().map(|c| Cow::Owned(c.to_vec())).collect(),
+                    ),
+                }),
+            },
+            partial: *partial,
+        },
+        FetchAttr::Envelope => FetchAttr::Envelope,
+        FetchAttr::Flags => FetchAttr::Flags,
+        FetchAttr::InternalDate => FetchAttr::InternalDate,
+        FetchAttr::Rfc822 => FetchAttr::Rfc822,
+        FetchAttr::Rfc822Header => FetchAttr::Rfc822Header,
+        FetchAttr::Rfc822Size => FetchAttr::Rfc822Size,
+        FetchAttr::Rfc822Text => FetchAttr::Rfc822Text,
+        FetchAttr::Body => FetchAttr::Body,
+        FetchAttr::BodyStructure => FetchAttr::BodyStructure,
+        FetchAttr::Uid => FetchAttr::Uid,
+        FetchAttr::ModSeq => FetchAttr::ModSeq,
+        FetchAttr::Binary {
+            peek,
+            part,
+            partial,
+        } => FetchAttr::Binary {
+            peek: *peek,
+            part: part.clone(),
+            partial: *partial,
+        },
+        FetchAttr::BinarySize { part } => FetchAttr::BinarySize { part: part.clone() },
+    }
+}
+
+/// INBOX and the special-use folders, created (and subscribed) when missing.
+fn ensure_special_folders(dir: &std::path::Path) -> Result<(), folders::FolderError> {
+    folders::ensure_inbox(dir)?;
+    for (name, _) in SPECIAL_FOLDERS {
+        if !folders::folder_path(dir, name)?.join("cur").is_dir() {
+            folders::create(dir, name)?;
+            folders::set_subscribed(dir, name, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// `authzid NUL authcid NUL password`, base64; only an empty or identical authzid is accepted.
+fn sasl_plain(b64: &[u8]) -> Option<(String, Vec<u8>)> {
+    let raw = decode_base64(b64)?;
+    let mut parts = raw.split(|&b| b == 0);
+    let authz = parts.next()?;
+    let authc = parts.next()?;
+    let pass = parts.next()?;
+    if parts.next().is_some() || (!authz.is_empty() && authz != authc) {
+        return None;
+    }
+    Some((String::from_utf8(authc.to_vec()).ok()?, pass.to_vec()))
+}
+
+fn ok(out: &mut Output, tag: &str, text: &str) {
+    out.put(format!("{tag} OK {text}\r\n").as_bytes());
+}
+
+fn no(out: &mut Output, tag: &str, text: &str) {
+    out.put(format!("{tag} NO {text}\r\n").as_bytes());
+}
+
+fn bad(out: &mut Output, tag: &str, text: &str) {
+    out.put(format!("{tag} BAD {text}\r\n").as_bytes());
+}

@@ -1,0 +1,603 @@
+//! `s3imap serve` as mail clients see it: python imaplib and curl against the real server
+//! process, the in-process S3 sync end to end, bad input, and Dovecot compatibility.
+
+mod dovecot;
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const PASSWORD: &str = "correct horse";
+
+/// A running `s3imap serve` on a free loopback port, stopped (SIGTERM) on drop.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(
+        mail_root: &Path,
+        users: &Path,
+        extra_env: &[(String, String)],
+        extra_args: &[&str],
+    ) -> Server {
+        let mut env = extra_env.to_vec();
+        env.push(("S3IMAP_LOG".into(), "debug".into()));
+        let mut child = s3imap(&env)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--users"])
+            .arg(users)
+            .arg("--mail-root")
+            .arg(mail_root)
+            .args(extra_args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start s3imap serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+                    let port: u16 = rest
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+                let mut l = log2.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve did not start:\n{}", log.lock().unwrap()));
+        Server {
+            child: Some(child),
+            port,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Runs python3 with `M` logged in as `user` and `ok(r)` asserting an OK answer.
+    fn python(&self, user: &str, script: &str) -> String {
+        let prelude = format!(
+            "import imaplib, re, sys, time\n\
+             M = imaplib.IMAP4('127.0.0.1', {port})\n\
+             M.login({user:?}, {PASSWORD:?})\n\
+             def ok(r):\n    assert r[0] == 'OK', r\n    return r\n",
+            port = self.port
+        );
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!("{prelude}{script}\nM.logout()\n"))
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "imaplib script failed:\n{}\n--- server log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A raw connection: send lines, read until the tagged answer.
+    fn raw(&self) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut r = Raw { s, buf: Vec::new() };
+        let greeting = r.line();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        r
+    }
+
+    fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    fn send(&mut self, b: &[u8]) {
+        self.s.write_all(b).unwrap();
+    }
+    fn line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let l: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&l).into_owned();
+            }
+            let mut tmp = [0u8; 4096];
+            let n = self.s.read(&mut tmp).unwrap_or(0);
+            if n == 0 {
+                let rest = String::from_utf8_lossy(&self.buf).into_owned();
+                self.buf.clear();
+                return rest;
+            }
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+    /// Sends `tag cmd` and returns every line up to and including the tagged answer.
+    fn cmd(&mut self, tag: &str, cmd: &str) -> Vec<String> {
+        self.send(format!("{tag} {cmd}\r\n").as_bytes());
+        self.until(tag)
+    }
+    fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let l = self.line();
+            if l.is_empty() {
+                return lines;
+            }
+            let done = l.starts_with(&format!("{tag} "));
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+struct Setup {
+    work: TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let work = TempDir::new("imap");
+        std::fs::write(
+            work.path().join("users"),
+            format!("alice@example.com:{{PLAIN}}{PASSWORD}\nbob@example.com:{{PLAIN}}{PASSWORD}\n"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(work.path().join("mail")).unwrap();
+        Setup { work }
+    }
+    fn mail(&self) -> std::path::PathBuf {
+        self.work.path().join("mail")
+    }
+    fn users(&self) -> std::path::PathBuf {
+        self.work.path().join("users")
+    }
+    /// Delivers a message the way the sync does (a file in new/).
+    fn deliver(&self, user: &str, name: &str, body: &[u8]) {
+        let dir = self.mail().join(user);
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("new").join(name), body).unwrap();
+    }
+    fn serve(&self) -> Server {
+        Server::start(&self.mail(), &self.users(), &[], &[])
+    }
+}
+
+fn multipart() -> Vec<u8> {
+    b"From: Carol <carol@other.example>\r\nTo: alice@example.com\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= report\r\n\
+Date: Fri, 27 Nov 2026 09:00:00 +0100\r\nMessage-ID: <m1@other.example>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\nThe quarterly numbers are in. Caf=C3=A9 at noon?\r\n--b1\r\n\
+Content-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IK\r\n--b1--\r\n"
+        .to_vec()
+}
+
+#[test]
+fn a_mail_client_session_reads_searches_and_changes_flags() {
+    let t = Setup::new();
+    t.deliver(
+        "alice@example.com",
+        "1795000000.S3Iaaaa.s3imap",
+        &ses_message(
+            "alice@example.com",
+            "alice@example.com",
+            "first",
+            "hello world",
+        ),
+    );
+    t.deliver(
+        "alice@example.com",
+        "1795000100.S3Ibbbb.s3imap",
+        &multipart(),
+    );
+    let s = t.serve();
+    let out = s.python(
+        "alice@example.com",
+        r#"
+print(ok(M.capability()))
+typ, boxes = ok(M.list())
+print([b.decode() for b in boxes])
+typ, d = ok(M.select('INBOX'))
+print('exists', d[0].decode())
+typ, d = ok(M.uid('FETCH', '1:*', '(UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)'))
+print(len([x for x in d if isinstance(x, tuple) or x != b')']))
+typ, d = ok(M.fetch('2', '(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])'))
+print(d)
+typ, d = ok(M.search(None, 'UNSEEN'))
+print('unseen', d)
+typ, d = ok(M.search('UTF-8', 'TEXT', '"café"'.encode()))
+print('text', d)
+typ, d = ok(M.search('UTF-8', 'SUBJECT', '"Grüße"'.encode()))
+print('subject', d)
+typ, d = ok(M.search(None, 'OR', 'FROM', 'carol', 'SINCE', '1-Jan-2030'))
+print('or', d)
+typ, d = ok(M.fetch('1', '(BODY[])'))
+print('seen', d[-1] if isinstance(d[-1], bytes) else d[0][0])
+ok(M.store('1', '+FLAGS', '(\\Deleted $Forwarded)'))
+typ, d = ok(M.fetch('1', '(FLAGS)'))
+print('flags', d)
+typ, d = ok(M.expunge())
+print('expunge', d)
+typ, d = ok(M.status('INBOX', '(MESSAGES UNSEEN UIDNEXT)'))
+print('status', d)
+"#,
+    );
+    assert!(
+        out.contains("IDLE") && out.contains("UIDPLUS") && out.contains("MOVE"),
+        "{out}"
+    );
+    for special in [
+        "\\Drafts) \"/\" Drafts",
+        "\\Sent) \"/\" Sent",
+        "\\Trash) \"/\" Trash",
+        "\\Junk) \"/\" Junk",
+        "\\Archive) \"/\" Archive",
+    ] {
+        assert!(
+            out.contains(special),
+            "special-use folder {special} missing:\n{out}"
+        );
+    }
+    assert!(out.contains("exists 2"), "{out}");
+    assert!(
+        out.contains("The quarterly numbers are in. Caf=C3=A9 at noon?"),
+        "{out}"
+    );
+    assert!(out.contains("Content-Type: application/pdf"), "{out}");
+    assert!(
+        out.contains("Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= report"),
+        "{out}"
+    );
+    assert!(out.contains("unseen [b'1 2']"), "{out}");
+    assert!(out.contains("text [b'2']"), "{out}");
+    assert!(out.contains("subject [b'2']"), "{out}");
+    assert!(out.contains("or [b'2']"), "{out}");
+    assert!(out.contains("\\Seen"), "BODY[] sets \\Seen:\n{out}");
+    assert!(
+        out.contains("$Forwarded") && out.contains("\\Deleted"),
+        "{out}"
+    );
+    assert!(out.contains("expunge [b'1']"), "{out}");
+    assert!(
+        out.contains("status [b'INBOX (MESSAGES 1 UNSEEN 1 UIDNEXT 3)']"),
+        "{out}"
+    );
+}
+
+#[test]
+fn append_copy_move_and_folders() {
+    let t = Setup::new();
+    let s = t.serve();
+    let out = s.python(
+        "bob@example.com",
+        r#"
+msg = b'From: bob@example.com\r\nSubject: draft\r\n\r\nbody\r\n'
+typ, d = ok(M.append('Drafts', '(\\Draft \\Seen)', None, msg))
+print('append', d)
+ok(M.create('Projects/2026'))
+typ, d = ok(M.list('""', 'Projects/*'))
+print('list', d)
+ok(M.select('Drafts'))
+typ, d = ok(M._simple_command('UID', 'COPY', '1', 'Projects/2026'))
+print('copy', d)
+typ, d = M._simple_command('UID', 'MOVE', '1', 'Trash')
+print('move', typ, M.untagged_responses.get('OK'))
+typ, d = ok(M.status('Trash', '(MESSAGES)'))
+print('trash', d)
+typ, d = ok(M.status('Drafts', '(MESSAGES)'))
+print('drafts', d)
+ok(M.rename('Projects/2026', 'Projects/Done'))
+ok(M.subscribe('Projects/Done'))
+typ, d = ok(M.lsub('""', 'Projects/*'))
+print('lsub', d)
+print(M.select('Nope'))
+"#,
+    );
+    assert!(out.contains("append [b'[APPENDUID "), "{out}");
+    assert!(out.contains("Projects/2026"), "{out}");
+    assert!(out.contains("copy [b'[COPYUID "), "{out}");
+    assert!(out.contains("move OK"), "{out}");
+    assert!(out.contains("trash [b'Trash (MESSAGES 1)']"), "{out}");
+    assert!(out.contains("drafts [b'Drafts (MESSAGES 0)']"), "{out}");
+    assert!(out.contains("Projects/Done"), "{out}");
+    assert!(out.contains("NONEXISTENT"), "{out}");
+    // The appended draft is a whole file in the Maildir of the Trash after the move.
+    let trash = maildir_messages(&t.mail().join("bob@example.com/.Trash"));
+    assert_eq!(
+        trash,
+        vec![b"From: bob@example.com\r\nSubject: draft\r\n\r\nbody\r\n".to_vec()]
+    );
+}
+
+#[test]
+fn bad_input_gets_bad_and_the_connection_survives() {
+    let t = Setup::new();
+    let s = t.serve();
+    let mut c = s.raw();
+    let r = c.cmd("a1", "FROBNICATE");
+    assert!(r.last().unwrap().starts_with("a1 BAD"), "{r:?}");
+    let r = c.cmd("a2", "LOGIN");
+    assert!(r.last().unwrap().starts_with("a2 BAD"), "{r:?}");
+    let r = c.cmd("a3", "SELECT INBOX");
+    assert!(
+        r.last().unwrap().starts_with("a3 BAD"),
+        "needs login: {r:?}"
+    );
+    c.send(b"a4 LOGIN alice@example.com {99999999999}\r\n");
+    let r = c.until("a4");
+    assert!(
+        r.last().unwrap().contains("a4 BAD") || r.last().unwrap().contains("a4 NO"),
+        "{r:?}"
+    );
+    c.send(&vec![b'x'; 100 * 1024]);
+    c.send(b"\r\n");
+    let r = c.cmd("a5", "NOOP");
+    assert!(
+        r.last().unwrap().starts_with("a5 OK"),
+        "after an over-long line: {r:?}"
+    );
+    let started = Instant::now();
+    let r = c.cmd("a6", "LOGIN alice@example.com wrong");
+    assert!(
+        r.last()
+            .unwrap()
+            .starts_with("a6 NO [AUTHENTICATIONFAILED]"),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "a failed login costs time"
+    );
+    let r = c.cmd("a7", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    assert!(r.last().unwrap().starts_with("a7 OK"), "{r:?}");
+    let r = c.cmd("a8", "SELECT INBOX");
+    assert!(r.last().unwrap().starts_with("a8 OK [READ-WRITE]"), "{r:?}");
+    let r = c.cmd("a9", "FETCH 5 FLAGS");
+    assert!(r.last().unwrap().starts_with("a9 BAD"), "{r:?}");
+    let r = c.cmd("b1", "SEARCH CHARSET KOI8-R TEXT x");
+    assert!(r.last().unwrap().starts_with("b1 NO [BADCHARSET"), "{r:?}");
+    let r = c.cmd("b2", "LOGOUT");
+    assert!(r[0].starts_with("* BYE"), "{r:?}");
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+#[test]
+fn curl_reads_mail() {
+    let t = Setup::new();
+    let body = ses_message(
+        "alice@example.com",
+        "alice@example.com",
+        "curl",
+        "fetched by curl",
+    );
+    t.deliver("alice@example.com", "1795000000.S3Icccc.s3imap", &body);
+    let s = t.serve();
+    let url = format!("imap://127.0.0.1:{}/INBOX;UID=1", s.port);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-u",
+            &format!("alice@example.com:{PASSWORD}"),
+            &url,
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    assert_eq!(out.stdout, body);
+    let list = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-u",
+            &format!("alice@example.com:{PASSWORD}"),
+            &format!("imap://127.0.0.1:{}/", s.port),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("INBOX") && text.contains("Sent"), "{text}");
+}
+
+#[test]
+fn idle_hears_new_mail_and_sigterm_says_bye() {
+    let t = Setup::new();
+    t.deliver(
+        "alice@example.com",
+        "1795000000.S3Idddd.s3imap",
+        &ses_message("alice@example.com", "alice@example.com", "one", "x"),
+    );
+    let mut s = t.serve();
+    let mut c = s.raw();
+    c.cmd("a1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    let r = c.cmd("a2", "SELECT INBOX");
+    assert!(r.iter().any(|l| l.starts_with("* 1 EXISTS")), "{r:?}");
+    c.send(b"a3 IDLE\r\n");
+    assert!(c.line().starts_with("+ "));
+    let delivered = Instant::now();
+    t.deliver(
+        "alice@example.com",
+        "1795000100.S3Ieeee.s3imap",
+        &ses_message("alice@example.com", "alice@example.com", "two", "y"),
+    );
+    let l = c.line();
+    assert!(l.starts_with("* 2 EXISTS"), "{l}");
+    assert!(
+        delivered.elapsed() < Duration::from_secs(3),
+        "EXISTS took {:?}",
+        delivered.elapsed()
+    );
+    // SIGTERM: the session is told, the server exits cleanly.
+    let code = s.stop();
+    let mut rest = String::new();
+    loop {
+        let l = c.line();
+        if l.is_empty() {
+            break;
+        }
+        rest.push_str(&l);
+    }
+    assert!(rest.contains("* BYE"), "{rest}");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn ses_mail_put_into_s3_appears_in_inbox_through_the_in_process_sync() {
+    let t = Setup::new();
+    let s3 = S3Server::start("mail-in");
+    let mut env = s3.env();
+    env.push(("S3IMAP_BUCKET".into(), "mail-in".into()));
+    let s = Server::start(&t.mail(), &t.users(), &env, &["--sync-interval", "1s"]);
+    let body = ses_message(
+        "alice@example.com",
+        "alice@example.com",
+        "from-ses",
+        "arrived via S3",
+    );
+    s3.put("inbound/abc123", &body);
+    let out = s.python(
+        "alice@example.com",
+        r#"
+for i in range(100):
+    typ, d = ok(M.select('INBOX'))
+    if int(d[0]) > 0:
+        break
+    time.sleep(0.2)
+typ, d = ok(M.fetch('1', '(BODY.PEEK[])'))
+sys.stdout.write(d[0][1].decode())
+"#,
+    );
+    assert_eq!(out.as_bytes(), body.as_slice(), "server log:\n{}", s.log());
+}
+
+#[test]
+fn serves_a_mail_root_dovecot_wrote_with_the_same_uids() {
+    if dovecot::available().is_none() {
+        eprintln!("skipped: dovecot not installed");
+        return;
+    }
+    let t = Setup::new();
+    let root = t.mail();
+    // Dovecot writes the mail root.
+    let before = {
+        let d = dovecot::Dovecot::start(&root, &[("alice@example.com", PASSWORD)]);
+        d.python(
+            "alice@example.com",
+            PASSWORD,
+            r#"
+for i in range(6):
+    ok(M.append('INBOX', '(\\Seen)' if i % 2 else None, None, b'Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)))
+ok(M.select('INBOX'))
+ok(M.store('2', '+FLAGS', '(\\Deleted)'))
+ok(M.expunge())
+ok(M.store('3', '+FLAGS', '($Forwarded \\Flagged)'))
+typ, d = ok(M.uid('FETCH', '1:*', '(UID FLAGS)'))
+for x in d: print(x.decode())
+print(ok(M.status('INBOX', '(UIDVALIDITY UIDNEXT)'))[1][0].decode())
+"#,
+        )
+    };
+    // s3imap serves it (the files may now belong to Dovecot's mail user; root reads them).
+    let s = Server::start(&root, &t.users(), &[], &[]);
+    let after = s.python(
+        "alice@example.com",
+        r#"
+ok(M.select('INBOX'))
+typ, d = ok(M.uid('FETCH', '1:*', '(UID FLAGS)'))
+for x in d: print(x.decode())
+print(ok(M.status('INBOX', '(UIDVALIDITY UIDNEXT)'))[1][0].decode())
+"#,
+    );
+    // Compare UID and the set of flags per message (order and \Recent may differ).
+    let norm = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                let Some(f) = l.find("FLAGS (") else {
+                    // A STATUS line: items in any order.
+                    let mut w: Vec<&str> =
+                        l.split([' ', '(', ')']).filter(|x| !x.is_empty()).collect();
+                    w.sort();
+                    return w.join(" ");
+                };
+                let inner = &l[f + 7..];
+                let inner = &inner[..inner.find(')').unwrap_or(inner.len())];
+                let mut flags: Vec<&str> = inner
+                    .split_whitespace()
+                    .filter(|x| *x != "\\Recent")
+                    .collect();
+                flags.sort();
+                let uid = l
+                    .split("UID ")
+                    .nth(1)
+                    .and_then(|r| r.split([' ', ')']).next())
+                    .unwrap_or("");
+                format!("UID {uid} FLAGS {}", flags.join(" "))
+            })
+            .collect()
+    };
+    assert_eq!(
+        norm(&after),
+        norm(&before),
+        "dovecot:\n{before}\ns3imap:\n{after}"
+    );
+}
