@@ -366,7 +366,7 @@ pub fn sync_config(f: &SyncFlags, env: &Env) -> Result<SyncConfig, ConfigError> 
 }
 
 /// Parallel downloads by default.
-pub const DEFAULT_WORKERS: usize = 8;
+pub const DEFAULT_WORKERS: usize = 32;
 
 #[cfg(test)]
 mod tests {

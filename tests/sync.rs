@@ -461,7 +461,9 @@ fn interval_mode_picks_up_new_mail() {
 /// measuring from a Python parent would count the parent's pages copied at fork).
 fn peak_rss_kib(cmd: &mut std::process::Command) -> (i32, u64, String) {
     let mut timed = std::process::Command::new("/usr/bin/time");
-    timed.args(["-f", "S3IMAP-MAXRSS %M"]).arg(cmd.get_program());
+    timed
+        .args(["-f", "S3IMAP-MAXRSS %M"])
+        .arg(cmd.get_program());
     timed.args(cmd.get_args());
     timed.env_clear();
     for (k, v) in cmd.get_envs() {
@@ -469,7 +471,9 @@ fn peak_rss_kib(cmd: &mut std::process::Command) -> (i32, u64, String) {
             timed.env(k, v);
         }
     }
-    let out = timed.output().expect("/usr/bin/time (Debian package time; .ci/setup installs it)");
+    let out = timed
+        .output()
+        .expect("/usr/bin/time (Debian package time; .ci/setup installs it)");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let kib = err
         .lines()

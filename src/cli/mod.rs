@@ -58,7 +58,7 @@ pub struct SyncCmd {
     /// folder for X-SES-Virus-Verdict: FAIL (default Quarantine) [env S3IMAP_QUARANTINE_FOLDER]
     #[argh(option)]
     pub quarantine_folder: Option<String>,
-    /// parallel downloads (default 8) [env S3IMAP_WORKERS]
+    /// parallel downloads (default 32) [env S3IMAP_WORKERS]
     #[argh(option)]
     pub workers: Option<String>,
 }

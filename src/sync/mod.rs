@@ -39,7 +39,7 @@ pub const SES_SETUP_NOTIFICATION: &str = "AMAZON_SES_SETUP_NOTIFICATION";
 /// The largest header block routed on; a longer one is routed on its first part.
 const MAX_HEAD: usize = 256 * 1024;
 /// Copy buffer per worker.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 32 * 1024;
 
 /// What to do with an object once its message is durable in every Maildir.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -587,7 +587,7 @@ fn deliver_attempt(
     };
 
     // Read the header block (bounded) to decide where the message goes.
-    let mut head: Vec<u8> = Vec::with_capacity(CHUNK.min(obj.size as usize + 1));
+    let mut head: Vec<u8> = Vec::with_capacity(8192.min(obj.size as usize + 1));
     let mut eof = false;
     let head_end = loop {
         if let Some(end) = header::header_end(&head) {
