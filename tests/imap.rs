@@ -401,7 +401,12 @@ fn bad_input_gets_bad_and_the_connection_survives() {
         started.elapsed() >= Duration::from_secs(1),
         "a failed login costs time"
     );
-    let r = c.cmd("a7", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    // AUTHENTICATE PLAIN without an initial response: an empty challenge, then the answer.
+    c.send(b"a7 AUTHENTICATE PLAIN\r\n");
+    assert!(c.line().starts_with("+ "));
+    let plain = base64_encode(format!("\0alice@example.com\0{PASSWORD}").as_bytes());
+    c.send(format!("{plain}\r\n").as_bytes());
+    let r = c.until("a7");
     assert!(r.last().unwrap().starts_with("a7 OK"), "{r:?}");
     let r = c.cmd("a8", "SELECT INBOX");
     assert!(r.last().unwrap().starts_with("a8 OK [READ-WRITE]"), "{r:?}");
@@ -600,4 +605,22 @@ print(ok(M.status('INBOX', '(UIDVALIDITY UIDNEXT)'))[1][0].decode())
         norm(&before),
         "dovecot:\n{before}\ns3imap:\n{after}"
     );
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
 }

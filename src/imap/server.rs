@@ -7,7 +7,8 @@
 //! bytes between sockets, files and those two.
 
 use super::parser::{
-    FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_command, parse_done_line,
+    AuthResponse, FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_authenticate_response,
+    parse_command, parse_done_line,
 };
 use super::response::{Chunk, Output};
 use super::session::{Context, Session, Step};
@@ -442,6 +443,37 @@ impl Connection {
                             return Ok(false);
                         }
                     }
+                }
+                Step::SaslChallenge(tag) => {
+                    self.out.put(b"+ \r\n");
+                    self.flush().await?;
+                    step = loop {
+                        match parse_authenticate_response(&self.buf, &self.shared.cfg.limits) {
+                            Some(Ok((resp, n))) => {
+                                let data = match resp {
+                                    AuthResponse::Data(d) => Some(d.to_vec()),
+                                    AuthResponse::Cancel => None,
+                                };
+                                self.buf.drain(..n);
+                                break self.session.sasl_response(
+                                    &tag,
+                                    data.as_deref(),
+                                    &mut self.out,
+                                );
+                            }
+                            Some(Err(e)) => {
+                                self.buf.drain(..e.skip.min(self.buf.len()));
+                                self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                                break Step::Done;
+                            }
+                            None => match self.read_more(self.shared.cfg.login_timeout).await? {
+                                Input::Read(0) | Input::TimedOut | Input::Shutdown => {
+                                    return Ok(false);
+                                }
+                                Input::Read(_) => {}
+                            },
+                        }
+                    };
                 }
                 Step::Idle(tag) => {
                     self.out.put(b"+ idling\r\n");

@@ -72,6 +72,9 @@ pub enum Step {
     /// Send `+ idling`, then call [`Session::idle_tick`] now and then and
     /// [`Session::idle_done`] when the client sends DONE.
     Idle(String),
+    /// AUTHENTICATE without an initial response: send an empty challenge (`+ `), read one
+    /// response line, and hand it to [`Session::sasl_response`].
+    SaslChallenge(String),
 }
 
 /// The logged-in user.
@@ -267,12 +270,7 @@ impl Session {
                 }
                 let Some(ir) = initial_response else {
                     // The server asks for the response with an empty challenge.
-                    bad(
-                        out,
-                        tag,
-                        "Send the PLAIN response with the command (SASL-IR)",
-                    );
-                    return Step::Done;
+                    return Step::SaslChallenge(tag.to_string());
                 };
                 match sasl_plain(ir) {
                     Some((user, password)) => Step::Login(LoginRequest {
@@ -752,6 +750,27 @@ impl Session {
     pub fn idle_done(&mut self, tag: &str, out: &mut Output) {
         self.sync_selected(out, true);
         ok(out, tag, "IDLE terminated");
+    }
+
+    /// The client's answer to the empty AUTHENTICATE PLAIN challenge (base64, already checked
+    /// by the parser), or None when it cancelled with `*`.
+    pub fn sasl_response(&mut self, tag: &str, response: Option<&[u8]>, out: &mut Output) -> Step {
+        let Some(r) = response else {
+            bad(out, tag, "AUTHENTICATE cancelled");
+            return Step::Done;
+        };
+        match sasl_plain(r) {
+            Some((user, password)) => Step::Login(LoginRequest {
+                tag: tag.to_string(),
+                user,
+                password,
+                sasl: true,
+            }),
+            None => {
+                bad(out, tag, "Malformed PLAIN response");
+                Step::Done
+            }
+        }
     }
 
     /// The password check's verdict.
