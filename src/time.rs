@@ -26,11 +26,15 @@ pub fn from_civil(y: u64, mo: u64, d: u64, h: u64, mi: u64, s: u64) -> Option<u6
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// Days since 1970-01-01 of a valid date from 1970 on (H. Hinnant's algorithm,
-/// shifted so every intermediate stays non-negative).
+/// Days since 1970-01-01 of a valid date from 1970 on.
 pub fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    days_from_civil_signed(y as i64, m as i64, d as i64).max(0) as u64
+}
+
+/// Days since 1970-01-01 of a valid date, negative before it (H. Hinnant's algorithm).
+pub fn days_from_civil_signed(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
-    let era = y / 400;
+    let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12; // March = 0
     let doy = (153 * mp + 2) / 5 + d - 1;

@@ -49,18 +49,22 @@ impl Selected {
         })
     }
 
+    /// Messages that are \\Recent for this session.
+    fn recent(&self) -> usize {
+        self.mailbox
+            .messages()
+            .iter()
+            .filter(|m| m.is_recent())
+            .count()
+    }
+
     pub fn exists(&self) -> u32 {
         self.view.len() as u32
     }
 
     /// The SELECT/EXAMINE untagged responses.
     pub fn select_responses(&self, out: &mut Output) {
-        let recent = self
-            .mailbox
-            .messages()
-            .iter()
-            .filter(|m| m.is_recent())
-            .count();
+        let recent = self.recent();
         let unseen = self
             .view
             .iter()
@@ -141,12 +145,7 @@ impl Selected {
             }
         }
         if self.view.len() != before {
-            let recent = self
-                .mailbox
-                .messages()
-                .iter()
-                .filter(|m| m.is_recent())
-                .count();
+            let recent = self.recent();
             out.put(format!("* {} EXISTS\r\n* {recent} RECENT\r\n", self.view.len()).as_bytes());
         }
         true

@@ -268,21 +268,10 @@ impl Session {
                     no(out, tag, "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
                     return Step::Done;
                 }
-                let Some(ir) = initial_response else {
+                match initial_response {
+                    Some(ir) => plain_login(tag, ir, out),
                     // The server asks for the response with an empty challenge.
-                    return Step::SaslChallenge(tag.to_string());
-                };
-                match sasl_plain(ir) {
-                    Some((user, password)) => Step::Login(LoginRequest {
-                        tag: tag.to_string(),
-                        user,
-                        password,
-                        sasl: true,
-                    }),
-                    None => {
-                        bad(out, tag, "Malformed PLAIN response");
-                        Step::Done
-                    }
+                    None => Step::SaslChallenge(tag.to_string()),
                 }
             }
             K::Enable(caps) => {
@@ -755,19 +744,10 @@ impl Session {
     /// The client's answer to the empty AUTHENTICATE PLAIN challenge (base64, already checked
     /// by the parser), or None when it cancelled with `*`.
     pub fn sasl_response(&mut self, tag: &str, response: Option<&[u8]>, out: &mut Output) -> Step {
-        let Some(r) = response else {
-            bad(out, tag, "AUTHENTICATE cancelled");
-            return Step::Done;
-        };
-        match sasl_plain(r) {
-            Some((user, password)) => Step::Login(LoginRequest {
-                tag: tag.to_string(),
-                user,
-                password,
-                sasl: true,
-            }),
+        match response {
+            Some(r) => plain_login(tag, r, out),
             None => {
-                bad(out, tag, "Malformed PLAIN response");
+                bad(out, tag, "AUTHENTICATE cancelled");
                 Step::Done
             }
         }
@@ -1164,6 +1144,22 @@ fn ensure_special_folders(dir: &std::path::Path) -> Result<(), folders::FolderEr
         }
     }
     Ok(())
+}
+
+/// The password check a PLAIN response asks for, or BAD for a malformed one.
+fn plain_login(tag: &str, b64: &[u8], out: &mut Output) -> Step {
+    match sasl_plain(b64) {
+        Some((user, password)) => Step::Login(LoginRequest {
+            tag: tag.to_string(),
+            user,
+            password,
+            sasl: true,
+        }),
+        None => {
+            bad(out, tag, "Malformed PLAIN response");
+            Step::Done
+        }
+    }
 }
 
 /// `authzid NUL authcid NUL password`, base64; only an empty or identical authzid is accepted.
