@@ -299,7 +299,8 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
-            .max_idle_connections_per_host(64)
+            .max_idle_connections(128)
+            .max_idle_connections_per_host(128)
             // Small buffers: one per worker connection; bodies stream through the caller's.
             .input_buffer_size(16 * 1024)
             .output_buffer_size(8 * 1024)
