@@ -49,8 +49,12 @@ impl Output {
         }
     }
 
-    /// Appends a file range to stream.
+    /// Appends a file range to stream. Its length counts towards [`Output::is_full`], so a
+    /// FETCH of many bodies is written as it goes rather than queued whole.
     pub fn file(&mut self, chunk: Chunk) {
+        if let Chunk::File { take, .. } = &chunk {
+            self.buffered += usize::try_from(*take).unwrap_or(usize::MAX);
+        }
         self.chunks.push(chunk);
     }
 

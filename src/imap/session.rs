@@ -1186,3 +1186,156 @@ fn no(out: &mut Output, tag: &str, text: &str) {
 fn bad(out: &mut Output, tag: &str, text: &str) {
     out.put(format!("{tag} BAD {text}\r\n").as_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    //! The state machine without a socket: commands parsed from bytes, answers read from the
+    //! output, a real Maildir in a scratch directory.
+    use super::*;
+    use crate::imap::parser::{Limits, Parsed, parse_command};
+
+    struct T {
+        dir: PathBuf,
+        s: Session,
+    }
+
+    impl T {
+        fn new(name: &str) -> T {
+            let dir =
+                std::env::temp_dir().join(format!("s3imap-session-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("mail/a@b.c/new")).unwrap();
+            for sub in ["cur", "tmp"] {
+                std::fs::create_dir_all(dir.join("mail/a@b.c").join(sub)).unwrap();
+            }
+            std::fs::write(dir.join("users"), "a@b.c:{PLAIN}pw\n").unwrap();
+            std::fs::write(
+                dir.join("mail/a@b.c/new/1700000000.S3Iab.s3imap"),
+                "From: x@y.z\nSubject: hi\n\nline one\nline two\n",
+            )
+            .unwrap();
+            let ctx = Arc::new(Context {
+                mail_root: dir.join("mail"),
+                users: UserDb::open(dir.join("users")).unwrap(),
+                login_failure_delay: Duration::ZERO,
+                plaintext_auth: true,
+                append_limit: 1 << 20,
+            });
+            let s = Session::new(ctx, false, false, "127.0.0.1:1".parse().unwrap());
+            T { dir, s }
+        }
+
+        /// Runs one command line; returns the answer and the step.
+        fn run(&mut self, line: &str) -> (String, Step) {
+            let buf = format!("{line}\r\n").into_bytes();
+            let mut out = Output::new();
+            let step = match parse_command(&buf, &Limits::default()) {
+                Ok(Parsed::Complete { command, .. }) => self.s.execute(command, &mut out),
+                other => panic!("{line}: {other:?}"),
+            };
+            let step = match step {
+                Step::Login(req) => {
+                    let r = self.s.ctx.users.authenticate(&req.user, &req.password);
+                    self.s.login_done(req, r, &mut out)
+                }
+                other => other,
+            };
+            (
+                String::from_utf8_lossy(&out.to_bytes_for_test()).into_owned(),
+                step,
+            )
+        }
+    }
+
+    impl Drop for T {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn states_and_a_fetch() {
+        let mut t = T::new("states");
+        let (r, _) = t.run("1 SELECT INBOX");
+        assert!(r.starts_with("1 BAD"), "{r}");
+        let (r, _) = t.run("2 LOGIN a@b.c wrong");
+        assert!(r.contains("2 NO [AUTHENTICATIONFAILED]"), "{r}");
+        let (r, _) = t.run("3 LOGIN A@B.C pw");
+        assert!(
+            r.contains("3 OK [CAPABILITY"),
+            "user names match case-insensitively: {r}"
+        );
+        let (r, _) = t.run("4 SELECT INBOX");
+        assert!(
+            r.contains("* 1 EXISTS") && r.contains("4 OK [READ-WRITE]"),
+            "{r}"
+        );
+        // RFC822.SIZE counts bare LF as CRLF; the body is streamed from the file.
+        let (r, step) = t.run("5 FETCH 1 (RFC822.SIZE BODY[])");
+        assert!(matches!(step, Step::Done));
+        assert!(r.contains("RFC822.SIZE 48"), "{r}");
+        assert!(r.contains("BODY[] {48}\r\n<file "), "{r}");
+        assert!(
+            r.contains("FLAGS (\\Seen \\Recent)"),
+            "BODY[] sets \\Seen: {r}"
+        );
+        let (r, _) = t.run("6 STORE 1 +FLAGS.SILENT (\\Deleted)");
+        assert!(!r.contains("FETCH") && r.contains("6 OK"), "{r}");
+        let (r, _) = t.run("7 EXPUNGE");
+        assert!(r.contains("* 1 EXPUNGE\r\n7 OK"), "{r}");
+        let (r, step) = t.run("8 LOGOUT");
+        assert!(
+            r.starts_with("* BYE") && matches!(step, Step::Logout),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn special_use_folders_appear_at_first_login() {
+        let mut t = T::new("special");
+        t.run("1 LOGIN a@b.c pw");
+        let (r, _) = t.run("2 LIST \"\" *");
+        for (name, attr) in SPECIAL_FOLDERS {
+            assert!(
+                r.contains(&format!("{attr}) \"/\" {name}\r\n")),
+                "{name}: {r}"
+            );
+        }
+        let (r, _) = t.run("3 LIST (SPECIAL-USE) \"\" *");
+        assert!(!r.contains(" INBOX\r\n"), "{r}");
+        let (r, _) = t.run("4 STATUS Sent (MESSAGES UIDNEXT)");
+        assert!(r.contains("* STATUS Sent (MESSAGES 0 UIDNEXT 1)"), "{r}");
+    }
+
+    #[test]
+    fn long_fetches_yield_and_resume() {
+        let mut t = T::new("resume");
+        let big = "x".repeat(70 * 1024);
+        for i in 0..4 {
+            std::fs::write(
+                t.dir
+                    .join(format!("mail/a@b.c/new/17000000{i}0.S3Ix{i}.s3imap")),
+                format!("Subject: {i}\r\nX-Pad: {big}\r\n\r\nbody\r\n"),
+            )
+            .unwrap();
+        }
+        t.run("1 LOGIN a@b.c pw");
+        t.run("2 SELECT INBOX");
+        let (r, step) = t.run("3 FETCH 1:* (BODY.PEEK[HEADER])");
+        assert!(
+            matches!(step, Step::More),
+            "a 280 KiB answer yields: {}",
+            r.len()
+        );
+        let mut out = Output::new();
+        let mut rounds = 1;
+        let mut step = t.s.resume(&mut out);
+        while matches!(step, Step::More) {
+            rounds += 1;
+            step = t.s.resume(&mut out);
+        }
+        let rest = String::from_utf8_lossy(&out.to_bytes_for_test()).into_owned();
+        assert!(rest.ends_with("3 OK FETCH completed\r\n"), "{rest}");
+        assert!(rounds >= 2, "{rounds}");
+    }
+}
