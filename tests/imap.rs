@@ -624,3 +624,82 @@ fn base64_encode(b: &[u8]) -> String {
     }
     s
 }
+
+#[test]
+fn idle_hears_a_delivery_of_the_in_process_sync_within_a_second() {
+    let t = Setup::new();
+    let s3 = S3Server::start("mail-in");
+    let mut env = s3.env();
+    env.push(("S3IMAP_BUCKET".into(), "mail-in".into()));
+    let s = Server::start(&t.mail(), &t.users(), &env, &["--sync-interval", "1s"]);
+    let mut c = s.raw();
+    c.cmd("a1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    let r = c.cmd("a2", "SELECT INBOX");
+    assert!(r.iter().any(|l| l.starts_with("* 0 EXISTS")), "{r:?}");
+    c.send(b"a3 IDLE\r\n");
+    assert!(c.line().starts_with("+ "));
+    // Watch the Maildir to learn when the sync delivered.
+    let inbox = t.mail().join("alice@example.com");
+    let watcher = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let n: usize = ["new", "cur"]
+                .iter()
+                .map(|d| {
+                    std::fs::read_dir(inbox.join(d))
+                        .map(|r| r.count())
+                        .unwrap_or(0)
+                })
+                .sum();
+            if n > 0 {
+                return Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    });
+    s3.put(
+        "inbound/idle1",
+        &ses_message("alice@example.com", "alice@example.com", "idle", "ping"),
+    );
+    let l = c.line();
+    let heard = Instant::now();
+    assert!(l.starts_with("* 1 EXISTS"), "{l}\n{}", s.log());
+    let delivered = watcher.join().unwrap().expect("the sync delivered");
+    let lag = heard.saturating_duration_since(delivered);
+    assert!(
+        lag < Duration::from_secs(1),
+        "EXISTS came {lag:?} after the delivery"
+    );
+    c.send(b"DONE\r\n");
+    let r = c.until("a3");
+    assert!(r.last().unwrap().starts_with("a3 OK"), "{r:?}");
+}
+
+#[test]
+fn a_user_cannot_open_unlimited_sessions() {
+    let t = Setup::new();
+    let s = Server::start(&t.mail(), &t.users(), &[], &["--max-user-connections", "3"]);
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let mut c = s.raw();
+        let r = c.cmd(
+            &format!("a{i}"),
+            &format!("LOGIN bob@example.com \"{PASSWORD}\""),
+        );
+        assert!(r.last().unwrap().contains(" OK"), "{r:?}");
+        open.push(c);
+    }
+    let mut extra = s.raw();
+    let r = extra.cmd("b1", &format!("LOGIN bob@example.com \"{PASSWORD}\""));
+    assert!(r.last().unwrap().starts_with("b1 NO [LIMIT]"), "{r:?}");
+    // Another user is not affected; a closed session frees a place.
+    let r = extra.cmd("b2", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    assert!(r.last().unwrap().starts_with("b2 OK"), "{r:?}");
+    let mut first = open.remove(0);
+    first.cmd("z", "LOGOUT");
+    drop(first);
+    let mut again = s.raw();
+    let r = again.cmd("c1", &format!("LOGIN bob@example.com \"{PASSWORD}\""));
+    assert!(r.last().unwrap().starts_with("c1 OK"), "{r:?}");
+}

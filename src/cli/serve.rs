@@ -39,6 +39,9 @@ pub struct ServeCmd {
     /// most simultaneous connections (default 1000) [env S3IMAP_MAX_CONNECTIONS]
     #[argh(option)]
     pub max_connections: Option<String>,
+    /// sessions one user may have at once (default 30) [env S3IMAP_MAX_USER_CONNECTIONS]
+    #[argh(option)]
+    pub max_user_connections: Option<String>,
     /// allow LOGIN without TLS: yes (default, for a VPN or tailnet) or no [env S3IMAP_PLAINTEXT_AUTH]
     #[argh(option)]
     pub plaintext_auth: Option<String>,
@@ -120,6 +123,14 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         },
         Err(e) => return usage(e),
     };
+    let max_user_connections = match get(&c.max_user_connections, "S3IMAP_MAX_USER_CONNECTIONS") {
+        Ok(None) => 30,
+        Ok(Some(n)) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => return usage(format!("--max-user-connections {n:?}: a positive number")),
+        },
+        Err(e) => return usage(e),
+    };
     let plaintext_auth = match get(&c.plaintext_auth, "S3IMAP_PLAINTEXT_AUTH") {
         Ok(None) => true,
         Ok(Some(v)) => match v.as_str() {
@@ -129,7 +140,13 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         },
         Err(e) => return usage(e),
     };
-    // The in-process sync, when a bucket is configured.
+    let ctx = Arc::new(Context::new(
+        mail_root.clone(),
+        users,
+        plaintext_auth,
+        max_user_connections,
+    ));
+    // The in-process sync, when a bucket is configured; each delivery wakes IDLE sessions.
     let bucket = match get(&c.bucket, "S3IMAP_BUCKET") {
         Ok(b) => b,
         Err(e) => return usage(e),
@@ -153,7 +170,10 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             },
             Err(e) => return usage(e),
         };
-        let syncer = Syncer::new(cfg);
+        let wake = Arc::clone(&ctx);
+        let syncer = Syncer::new(cfg).on_delivery(move |_| {
+            wake.delivered.notify(usize::MAX);
+        });
         std::thread::Builder::new()
             .name("sync".into())
             .spawn(move || {
@@ -171,13 +191,6 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             })
             .expect("spawn the sync thread");
     }
-    let ctx = Arc::new(Context {
-        mail_root,
-        users,
-        login_failure_delay: Duration::from_secs(2),
-        plaintext_auth,
-        append_limit: 64 << 20,
-    });
     let cfg = ServerConfig {
         listen,
         tls_listen,

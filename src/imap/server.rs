@@ -516,7 +516,14 @@ impl Connection {
                 }
                 None => {}
             }
-            match self.read_more(IDLE_TICK).await? {
+            // A delivery by the in-process sync ends the wait early.
+            let delivered = self.shared.ctx.delivered.listen();
+            let input = self
+                .read_more_or(IDLE_TICK, async {
+                    delivered.await;
+                })
+                .await?;
+            match input {
                 Input::Read(0) => return Ok(false),
                 Input::Read(_) => {}
                 Input::TimedOut => {
@@ -547,6 +554,16 @@ impl Connection {
 
     /// Reads at least one byte (or EOF) into the buffer, or gives up after `timeout`.
     async fn read_more(&mut self, timeout: Duration) -> io::Result<Input> {
+        self.read_more_or(timeout, std::future::pending::<()>())
+            .await
+    }
+
+    /// [`Connection::read_more`], also ending (as a timeout) when `wake` completes.
+    async fn read_more_or(
+        &mut self,
+        timeout: Duration,
+        wake: impl std::future::Future<Output = ()>,
+    ) -> io::Result<Input> {
         let old = self.buf.len();
         self.buf.resize(old + READ_CHUNK, 0);
         let stop = self.shared.stop.clone();
@@ -555,6 +572,10 @@ impl Connection {
         let r = async { stream.read(buf).await.map(Input::Read) }
             .or(async {
                 Timer::after(timeout).await;
+                Ok(Input::TimedOut)
+            })
+            .or(async {
+                wake.await;
                 Ok(Input::TimedOut)
             })
             .or(async {

@@ -35,6 +35,56 @@ pub struct Context {
     pub plaintext_auth: bool,
     /// Largest message APPEND accepts (advertised as APPENDLIMIT).
     pub append_limit: u64,
+    /// Simultaneous sessions one user may have (clients open several; Thunderbird ~5).
+    pub max_user_connections: usize,
+    /// Notified when the in-process sync delivers: IDLE sessions look at once.
+    pub delivered: event_listener::Event,
+    /// Logged-in sessions per user.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Context {
+    pub fn new(
+        mail_root: PathBuf,
+        users: UserDb,
+        plaintext_auth: bool,
+        max_user_connections: usize,
+    ) -> Context {
+        Context {
+            mail_root,
+            users,
+            login_failure_delay: Duration::from_secs(2),
+            plaintext_auth,
+            append_limit: 64 << 20,
+            max_user_connections,
+            delivered: event_listener::Event::new(),
+            sessions: Default::default(),
+        }
+    }
+
+    /// Counts a session for `user`; false when the user has too many already.
+    fn enter(&self, user: &str) -> bool {
+        let Ok(mut m) = self.sessions.lock() else {
+            return true;
+        };
+        let n = m.entry(user.to_string()).or_default();
+        if *n >= self.max_user_connections {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, user: &str) {
+        if let Ok(mut m) = self.sessions.lock()
+            && let Some(n) = m.get_mut(user)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(user);
+            }
+        }
+    }
 }
 
 /// A password to check, handed to the server to verify on a blocking thread.
@@ -214,6 +264,9 @@ impl Session {
             K::Logout => {
                 out.put(b"* BYE Logging out\r\n");
                 ok(out, tag, "LOGOUT completed");
+                if let State::Authenticated(u) = &self.state {
+                    self.ctx.leave(&u.name);
+                }
                 self.state = State::Logout;
                 Step::Logout
             }
@@ -757,6 +810,21 @@ impl Session {
     pub fn login_done(&mut self, req: LoginRequest, result: AuthResult, out: &mut Output) -> Step {
         match result {
             AuthResult::Ok(user) => {
+                if !self.ctx.enter(&user.name) {
+                    crate::warn!(
+                        "imap",
+                        "{}: {} has {} sessions already; refused",
+                        self.peer,
+                        user.name,
+                        self.ctx.max_user_connections
+                    );
+                    no(
+                        out,
+                        &req.tag,
+                        "[LIMIT] Too many connections for this user; close some clients",
+                    );
+                    return Step::Done;
+                }
                 let dir = crate::maildir::user_dir(&self.ctx.mail_root, &user.name);
                 crate::info!("imap", "{}: {} logged in", self.peer, user.name);
                 if let Err(e) = ensure_special_folders(&dir) {
@@ -1134,6 +1202,14 @@ fn own_attr(a: &FetchAttr<'_>) -> FetchAttr<'static> {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let State::Authenticated(u) = &self.state {
+            self.ctx.leave(&u.name);
+        }
+    }
+}
+
 /// INBOX and the special-use folders, created (and subscribed) when missing.
 fn ensure_special_folders(dir: &std::path::Path) -> Result<(), folders::FolderError> {
     folders::ensure_inbox(dir)?;
@@ -1214,13 +1290,12 @@ mod tests {
                 "From: x@y.z\nSubject: hi\n\nline one\nline two\n",
             )
             .unwrap();
-            let ctx = Arc::new(Context {
-                mail_root: dir.join("mail"),
-                users: UserDb::open(dir.join("users")).unwrap(),
-                login_failure_delay: Duration::ZERO,
-                plaintext_auth: true,
-                append_limit: 1 << 20,
-            });
+            let ctx = Arc::new(Context::new(
+                dir.join("mail"),
+                UserDb::open(dir.join("users")).unwrap(),
+                true,
+                2,
+            ));
             let s = Session::new(ctx, false, false, "127.0.0.1:1".parse().unwrap());
             T { dir, s }
         }
@@ -1288,6 +1363,32 @@ mod tests {
             r.starts_with("* BYE") && matches!(step, Step::Logout),
             "{r}"
         );
+    }
+
+    #[test]
+    fn per_user_session_limit() {
+        let mut t = T::new("limit");
+        let ctx = Arc::clone(&t.s.ctx);
+        let peer = "127.0.0.1:2".parse().unwrap();
+        let mut others: Vec<Session> = (0..2)
+            .map(|_| Session::new(Arc::clone(&ctx), false, false, peer))
+            .collect();
+        let mut out = Output::new();
+        for s in &mut others {
+            let r = ctx.users.authenticate("a@b.c", b"pw");
+            let req = LoginRequest {
+                tag: "x".into(),
+                user: "a@b.c".into(),
+                password: b"pw".to_vec(),
+                sasl: false,
+            };
+            s.login_done(req, r, &mut out);
+        }
+        let (r, _) = t.run("1 LOGIN a@b.c pw");
+        assert!(r.contains("1 NO [LIMIT]"), "{r}");
+        others.pop();
+        let (r, _) = t.run("2 LOGIN a@b.c pw");
+        assert!(r.contains("2 OK"), "a closed session frees its place: {r}");
     }
 
     #[test]
