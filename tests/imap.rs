@@ -703,3 +703,77 @@ fn a_user_cannot_open_unlimited_sessions() {
     let r = again.cmd("c1", &format!("LOGIN bob@example.com \"{PASSWORD}\""));
     assert!(r.last().unwrap().starts_with("c1 OK"), "{r:?}");
 }
+
+#[test]
+fn two_sessions_on_one_mailbox_agree() {
+    let t = Setup::new();
+    for i in 0..3 {
+        t.deliver(
+            "alice@example.com",
+            &format!("179500000{i}.S3Ik{i}.s3imap"),
+            &ses_message(
+                "alice@example.com",
+                "alice@example.com",
+                &format!("m{i}"),
+                "x",
+            ),
+        );
+    }
+    let s = t.serve();
+    let login = format!("LOGIN alice@example.com \"{PASSWORD}\"");
+    let mut a = s.raw();
+    let mut b = s.raw();
+    a.cmd("a1", &login);
+    b.cmd("b1", &login);
+    a.cmd("a2", "SELECT INBOX");
+    let r = b.cmd("b2", "SELECT INBOX");
+    assert!(r.iter().any(|l| l.starts_with("* 3 EXISTS")), "{r:?}");
+    b.send(b"b3 IDLE\r\n");
+    assert!(b.line().starts_with("+ "));
+    // A flags and expunges message 2; B, idling, hears both, in order, numbered as it knows them.
+    a.cmd("a3", "STORE 1 +FLAGS (\\Flagged)");
+    let l = b.line();
+    assert!(
+        l.starts_with("* 1 FETCH (FLAGS (") && l.contains("\\Flagged"),
+        "{l}"
+    );
+    a.cmd("a4", "STORE 2 +FLAGS.SILENT (\\Deleted)");
+    a.cmd("a5", "EXPUNGE");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("* 2 EXPUNGE")) {
+        let l = b.line();
+        assert!(!l.is_empty(), "connection closed; saw {seen:?}");
+        seen.push(l);
+    }
+    b.send(b"DONE\r\n");
+    b.until("b3");
+    // Both now see two messages with the same UIDs.
+    let ra = a.cmd("a6", "UID FETCH 1:* (FLAGS)");
+    let rb = b.cmd("b4", "UID FETCH 1:* (FLAGS)");
+    let uids = |r: &[String]| -> Vec<String> {
+        r.iter()
+            .filter(|l| l.starts_with("* "))
+            .map(|l| {
+                l.split("UID ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split([' ', ')'])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(uids(&ra), vec!["1", "3"], "{ra:?}");
+    assert_eq!(uids(&ra), uids(&rb), "{rb:?}");
+    // New mail delivered from outside shows up in both.
+    t.deliver(
+        "alice@example.com",
+        "1795000009.S3Iz.s3imap",
+        &ses_message("alice@example.com", "alice@example.com", "late", "y"),
+    );
+    let ra = a.cmd("a7", "NOOP");
+    let rb = b.cmd("b5", "NOOP");
+    assert!(ra.iter().any(|l| l.starts_with("* 3 EXISTS")), "{ra:?}");
+    assert!(rb.iter().any(|l| l.starts_with("* 3 EXISTS")), "{rb:?}");
+}

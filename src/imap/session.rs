@@ -258,6 +258,8 @@ impl Session {
                 Step::Done
             }
             K::Noop => {
+                // NOOP is how clients poll: report what changed in the selected mailbox.
+                self.sync_selected(out, true);
                 ok(out, tag, "NOOP completed");
                 Step::Done
             }
