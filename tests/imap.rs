@@ -75,27 +75,14 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// Runs python3 with `M` logged in as `user` and `ok(r)` asserting an OK answer.
+    /// Runs an imaplib script as `user` ([`support::imaplib`]); panics with the server log.
     fn python(&self, user: &str, script: &str) -> String {
-        let prelude = format!(
-            "import imaplib, re, sys, time\n\
-             M = imaplib.IMAP4('127.0.0.1', {port})\n\
-             M.login({user:?}, {PASSWORD:?})\n\
-             def ok(r):\n    assert r[0] == 'OK', r\n    return r\n",
-            port = self.port
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!("{prelude}{script}\nM.logout()\n"))
-            .output()
-            .expect("run python3");
-        assert!(
-            out.status.success(),
-            "imaplib script failed:\n{}\n--- server log ---\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        imaplib(self.port, user, PASSWORD, script).unwrap_or_else(|e| {
+            panic!(
+                "imaplib script failed:\n{e}\n--- server log ---\n{}",
+                self.log()
+            )
+        })
     }
 
     /// A raw connection: send lines, read until the tagged answer.

@@ -4,6 +4,7 @@
 //! `dovecot` is installed (CI installs dovecot-imapd); prints "skipped" otherwise.
 
 mod dovecot;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -220,29 +220,14 @@ service anvil {{
         s
     }
 
-    /// Runs a python3 script with `M`, an `imaplib.IMAP4` logged in as `user`, and `ok(r)`,
-    /// which asserts an OK response and returns it. Returns what the script printed.
+    /// Runs an imaplib script as `user` (`support::imaplib`); panics with Dovecot's log.
     pub fn python(&self, user: &str, password: &str, script: &str) -> String {
-        let prelude = format!(
-            "import imaplib, re, sys\n\
-             M = imaplib.IMAP4('127.0.0.1', {port})\n\
-             M.login({user:?}, {password:?})\n\
-             def ok(r):\n    assert r[0] == 'OK', r\n    return r\n",
-            port = self.port
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!("{prelude}{script}\nM.logout()\n"))
-            .output()
-            .expect("run python3");
-        if !out.status.success() {
+        crate::support::imaplib(self.port, user, password, script).unwrap_or_else(|e| {
             panic!(
-                "python3 imaplib script failed:\n{}\n--- dovecot log ---\n{}",
-                String::from_utf8_lossy(&out.stderr),
+                "python3 imaplib script failed:\n{e}\n--- dovecot log ---\n{}",
                 self.log()
-            );
-        }
-        String::from_utf8(out.stdout).expect("utf-8 output")
+            )
+        })
     }
 
     /// Stops Dovecot and waits until it is gone.

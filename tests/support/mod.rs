@@ -312,3 +312,25 @@ pub fn tmp_files(dir: &Path) -> Vec<PathBuf> {
     walk(dir, &mut out);
     out
 }
+
+/// Runs a python3 script against the IMAP server on 127.0.0.1:`port` with `M`, an
+/// `imaplib.IMAP4` logged in as `user`, and `ok(r)`, which asserts an OK answer and returns
+/// it. Returns what the script printed, or its stderr when it failed.
+pub fn imaplib(port: u16, user: &str, password: &str, script: &str) -> Result<String, String> {
+    let prelude = format!(
+        "import imaplib, re, sys, time\n\
+         M = imaplib.IMAP4('127.0.0.1', {port})\n\
+         M.login({user:?}, {password:?})\n\
+         def ok(r):\n    assert r[0] == 'OK', r\n    return r\n"
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!("{prelude}{script}\nM.logout()\n"))
+        .output()
+        .expect("run python3");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
