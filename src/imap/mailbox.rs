@@ -30,6 +30,17 @@ pub struct Selected {
 /// An error a command answers with `NO`.
 pub type CmdResult = Result<(), String>;
 
+/// What [`fetch_err`] makes of a message that vanished.
+const GONE: &str = "\u{0}gone";
+
+/// Like [`store_err`], but a message that vanished meanwhile is [`GONE`], not an error.
+fn fetch_err(e: StoreError) -> String {
+    match e {
+        StoreError::NoSuchMessage { .. } => GONE.to_string(),
+        e => store_err(e),
+    }
+}
+
 fn store_err(e: StoreError) -> String {
     crate::warn!("imap", "mailbox error: {e}");
     format!("[SERVERBUG] {e}")
@@ -245,7 +256,22 @@ impl Selected {
     }
 
     /// FETCH for one message; false when the message is gone (expunged meanwhile).
+    /// FETCH for one message; false when the message is gone (expunged by another session or
+    /// process meanwhile: it is left out of the answer, as RFC 9051 allows for UID FETCH).
     pub fn fetch_one(
+        &mut self,
+        uid: u32,
+        attrs: &[FetchAttr<'_>],
+        uid_cmd: bool,
+        out: &mut Output,
+    ) -> Result<bool, String> {
+        match self.fetch_one_inner(uid, attrs, uid_cmd, out) {
+            Err(e) if e == GONE => Ok(false),
+            other => other,
+        }
+    }
+
+    fn fetch_one_inner(
         &mut self,
         uid: u32,
         attrs: &[FetchAttr<'_>],
@@ -290,7 +316,7 @@ impl Selected {
             match self.mailbox.set_flags(uid, flags, &kws) {
                 Ok(()) => want_flags = true,
                 Err(StoreError::NoSuchMessage { .. }) => return Ok(false),
-                Err(e) => return Err(store_err(e)),
+                Err(e) => return Err(fetch_err(e)),
             }
         }
         let mut items: Vec<u8> = Vec::with_capacity(256);
@@ -318,7 +344,7 @@ impl Selected {
             if let Some(t) = tree {
                 return Ok(t.clone());
             }
-            let f = mb.open_file(uid).map_err(store_err)?;
+            let f = mb.open_file(uid).map_err(fetch_err)?;
             let t =
                 meta::tree(&dir, &unique, f).map_err(|e| format!("reading the message: {e}"))?;
             *tree = Some(t.clone());
@@ -344,7 +370,7 @@ impl Selected {
                     items.extend_from_slice(response::internal_date(t).as_bytes());
                 }
                 FetchAttr::Rfc822Size => {
-                    let n = self.mailbox.vsize(uid).map_err(store_err)?;
+                    let n = self.mailbox.vsize(uid).map_err(fetch_err)?;
                     sep(&mut items, &mut first);
                     items.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes());
                 }
