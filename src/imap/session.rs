@@ -233,7 +233,7 @@ impl Session {
             }
             _ => {
                 c.push_str(
-                    " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED \
+                    " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
                      LIST-STATUS ESEARCH SEARCHRES",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
@@ -409,11 +409,24 @@ impl Session {
             K::Status { mailbox, items } => self
                 .status(user, &mailbox, &items, out)
                 .map(|()| Step::Done),
-            K::Create { mailbox, .. } => folder_name(&mailbox).and_then(|n| {
+            K::Create {
+                mailbox,
+                special_use,
+            } => folder_name(&mailbox).and_then(|n| {
                 if folders::is_inbox(&n) {
                     return Err("[ALREADYEXISTS] INBOX always exists".into());
                 }
+                let mut uses = Vec::new();
+                for u in &special_use {
+                    uses.push(special_use_name(u).ok_or_else(|| {
+                        "[USEATTR] Only \\Archive \\Drafts \\Junk \\Sent \\Trash can be given"
+                            .to_string()
+                    })?);
+                }
                 folders::create(&user.dir, &n).map_err(|e| e.to_string())?;
+                for u in uses {
+                    set_special_use(&user.dir, u, Some(&n)).map_err(|e| e.to_string())?;
+                }
                 Ok(Step::Done)
             }),
             K::Delete { mailbox } => folder_name(&mailbox).and_then(|n| {
@@ -421,11 +434,21 @@ impl Session {
                     self.selected = None;
                 }
                 folders::delete(&user.dir, &n).map_err(|e| e.to_string())?;
+                for (attr, folder) in special_uses(&user.dir) {
+                    if folder == n {
+                        let _ = set_special_use(&user.dir, &attr, None);
+                    }
+                }
                 Ok(Step::Done)
             }),
             K::Rename { from, to } => folder_name(&from).and_then(|f| {
                 let t = folder_name(&to)?;
                 folders::rename(&user.dir, &f, &t).map_err(|e| e.to_string())?;
+                for (attr, folder) in special_uses(&user.dir) {
+                    if folder == f {
+                        let _ = set_special_use(&user.dir, &attr, Some(&t));
+                    }
+                }
                 Ok(Step::Done)
             }),
             K::Subscribe { mailbox } | K::Unsubscribe { mailbox } if true => {
@@ -508,6 +531,7 @@ impl Session {
         let subscribed = folders::subscriptions(&user.dir).unwrap_or_default();
         let all = folders::list(&user.dir).map_err(|e| e.to_string())?;
         let entries = folders::tree(&all);
+        let special = special_uses(&user.dir);
         let cmd = if lsub { "LSUB" } else { "LIST" };
         for pat in &args.patterns {
             let pat =
@@ -536,13 +560,18 @@ impl Session {
                 } else {
                     "\\HasNoChildren"
                 });
-                if let Some((_, su)) = SPECIAL_FOLDERS.iter().find(|(n, _)| *n == e.name) {
-                    attrs.push(su);
+                let uses: Vec<String> = special
+                    .iter()
+                    .filter(|(_, f)| *f == e.name)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for u in &uses {
+                    attrs.push(u);
                 }
                 if (args.returns.subscribed || args.select.subscribed) && is_sub {
                     attrs.push("\\Subscribed");
                 }
-                if args.select.special_use && !SPECIAL_FOLDERS.iter().any(|(n, _)| *n == e.name) {
+                if args.select.special_use && uses.is_empty() {
                     continue;
                 }
                 let mut line = format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).into_bytes();
@@ -1212,6 +1241,60 @@ impl Drop for Session {
     }
 }
 
+/// Where a user's own special-use choices are kept (`CREATE name (USE (\\Sent))`): lines
+/// `\\Attr<TAB>folder`. Attributes not named there fall back to [`SPECIAL_FOLDERS`].
+const SPECIAL_USE_FILE: &str = "s3imap-special-use";
+
+fn special_use_name(u: &super::command::SpecialUse<'_>) -> Option<&'static str> {
+    use super::command::SpecialUse as U;
+    Some(match u {
+        U::Archive => "\\Archive",
+        U::Drafts => "\\Drafts",
+        U::Junk => "\\Junk",
+        U::Sent => "\\Sent",
+        U::Trash => "\\Trash",
+        U::All | U::Flagged | U::Other(_) => return None,
+    })
+}
+
+/// The user's special-use folders: (attribute, folder name), defaults overridden by choices.
+fn special_uses(user_dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut map: Vec<(String, String)> = SPECIAL_FOLDERS
+        .iter()
+        .map(|(f, a)| (a.to_string(), f.to_string()))
+        .collect();
+    if let Ok(text) = std::fs::read_to_string(user_dir.join(SPECIAL_USE_FILE)) {
+        for line in text.lines() {
+            if let Some((attr, folder)) = line.split_once('\t') {
+                map.retain(|(a, _)| a != attr);
+                if !folder.is_empty() {
+                    map.push((attr.to_string(), folder.to_string()));
+                }
+            }
+        }
+    }
+    map
+}
+
+/// Gives `attr` to `folder` (None: to no folder), replacing whatever had it. Atomic.
+fn set_special_use(
+    user_dir: &std::path::Path,
+    attr: &str,
+    folder: Option<&str>,
+) -> std::io::Result<()> {
+    let path = user_dir.join(SPECIAL_USE_FILE);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut text: String = old
+        .lines()
+        .filter(|l| l.split_once('\t').is_none_or(|(a, _)| a != attr))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!("{attr}\t{}\n", folder.unwrap_or("")));
+    let tmp = user_dir.join(format!("{SPECIAL_USE_FILE}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)
+}
+
 /// INBOX and the special-use folders, created (and subscribed) when missing.
 fn ensure_special_folders(dir: &std::path::Path) -> Result<(), folders::FolderError> {
     folders::ensure_inbox(dir)?;
@@ -1391,6 +1474,29 @@ mod tests {
         others.pop();
         let (r, _) = t.run("2 LOGIN a@b.c pw");
         assert!(r.contains("2 OK"), "a closed session frees its place: {r}");
+    }
+
+    #[test]
+    fn create_special_use_moves_the_attribute() {
+        let mut t = T::new("createuse");
+        t.run("1 LOGIN a@b.c pw");
+        let (r, _) = t.run("2 CREATE \"Sent Items\" (USE (\\Sent))");
+        assert!(r.contains("2 OK"), "{r}");
+        let (r, _) = t.run("3 LIST \"\" *");
+        assert!(
+            r.contains("(\\HasNoChildren \\Sent) \"/\" \"Sent Items\""),
+            "{r}"
+        );
+        assert!(
+            r.contains("(\\HasNoChildren) \"/\" Sent\r\n"),
+            "the default loses it: {r}"
+        );
+        let (r, _) = t.run("4 RENAME \"Sent Items\" Outbox");
+        assert!(r.contains("4 OK"), "{r}");
+        let (r, _) = t.run("5 LIST (SPECIAL-USE) \"\" *");
+        assert!(r.contains("\\Sent) \"/\" Outbox"), "{r}");
+        let (r, _) = t.run("6 CREATE Stars (USE (\\Flagged))");
+        assert!(r.contains("6 NO [USEATTR]"), "{r}");
     }
 
     #[test]
