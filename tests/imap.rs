@@ -331,6 +331,11 @@ ok(M.subscribe('Projects/Done'))
 typ, d = ok(M.lsub('""', 'Projects/*'))
 print('lsub', d)
 print(M.select('Nope'))
+typ, d = ok(M._simple_command('LIST', '""', '*', 'RETURN', '(STATUS (MESSAGES UIDNEXT) SUBSCRIBED)'))
+print('liststatus', M.untagged_responses.get('STATUS'))
+ok(M.append('INBOX', None, None, b'Subject: old inbox\r\n\r\nx\r\n'))
+ok(M.rename('INBOX', 'Old'))
+print('renamed', ok(M.status('INBOX', '(MESSAGES UIDNEXT)'))[1][-1], ok(M.status('Old', '(MESSAGES)'))[1][-1])
 "#,
     );
     assert!(out.contains("append [b'[APPENDUID "), "{out}");
@@ -341,6 +346,15 @@ print(M.select('Nope'))
     assert!(out.contains("drafts [b'Drafts (MESSAGES 0)']"), "{out}");
     assert!(out.contains("Projects/Done"), "{out}");
     assert!(out.contains("NONEXISTENT"), "{out}");
+    assert!(
+        out.contains("Trash (MESSAGES 1 UIDNEXT 2)"),
+        "LIST RETURN (STATUS): {out}"
+    );
+    // RENAME INBOX moves its messages to the new folder and leaves INBOX empty (RFC 3501).
+    assert!(
+        out.contains("renamed [b'INBOX (MESSAGES 0 UIDNEXT 2)'] [b'Old (MESSAGES 1)']"),
+        "{out}"
+    );
     // The appended draft is a whole file in the Maildir of the Trash after the move.
     let trash = maildir_messages(&t.mail().join("bob@example.com/.Trash"));
     assert_eq!(
