@@ -4,28 +4,20 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 use support::*;
 
 const PASSWORD: &str = "pw";
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// What the server holds: each INBOX message's subject and flags, and Sent's count.
+const SERVER_STATE: &str = r#"
+ok(M.select('INBOX'))
+typ, d = ok(M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])'))
+for x in d:
+    if isinstance(x, tuple):
+        print(x[1].decode().strip(), re.search(rb'FLAGS \(([^)]*)\)', x[0]).group(1).decode())
+print('sent', ok(M.status('Sent', '(MESSAGES)'))[1][0].decode())
+"#;
 
 /// Local message files of a Maildir folder: (file name without mbsync's U= part, flags).
 fn local(dir: &Path) -> Vec<(String, String)> {
@@ -83,26 +75,8 @@ fn mbsync_two_way() {
     )
     .unwrap();
     std::fs::create_dir_all(w.join("mail")).unwrap();
-    let port = free_port();
-    let _serve = Serve(
-        s3imap(&[])
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--users"])
-            .arg(w.join("users"))
-            .arg("--mail-root")
-            .arg(w.join("mail"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(up, "serve did not start");
+    let serve = Serve::start(&w.join("users"), &w.join("mail"));
+    let port = serve.port;
     let server = |script: &str| imaplib(port, "alice@example.com", PASSWORD, script).unwrap();
     server(
         r#"
@@ -189,16 +163,7 @@ ok(M.expunge())
 "#,
     );
     mbsync(&conf);
-    let seen = server(
-        r#"
-ok(M.select('INBOX'))
-typ, d = ok(M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])'))
-for x in d:
-    if isinstance(x, tuple):
-        print(x[1].decode().strip(), re.search(rb'FLAGS \(([^)]*)\)', x[0]).group(1).decode())
-print('sent', ok(M.status('Sent', '(MESSAGES)'))[1][0].decode())
-"#,
-    );
+    let seen = server(SERVER_STATE);
     assert!(seen.contains("Subject: s0 \\Answered \\Seen"), "{seen}");
     assert!(
         seen.contains("Subject: s1 \\Flagged"),
@@ -223,16 +188,7 @@ print('sent', ok(M.status('Sent', '(MESSAGES)'))[1][0].decode())
     // 3. A second run finds nothing to do, on either side.
     let before = (local(&inbox), seen);
     let log = mbsync(&conf);
-    let after_server = server(
-        r#"
-ok(M.select('INBOX'))
-typ, d = ok(M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])'))
-for x in d:
-    if isinstance(x, tuple):
-        print(x[1].decode().strip(), re.search(rb'FLAGS \(([^)]*)\)', x[0]).group(1).decode())
-print('sent', ok(M.status('Sent', '(MESSAGES)'))[1][0].decode())
-"#,
-    );
+    let after_server = server(SERVER_STATE);
     assert_eq!(before, (local(&inbox), after_server), "{log}");
     assert!(!log.contains("Error"), "{log}");
 }

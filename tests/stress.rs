@@ -5,18 +5,8 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 use support::*;
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const SCRIPT: &str = r#"
 import imaplib, random, re, sys, threading, time, hashlib
@@ -130,27 +120,8 @@ fn concurrent_clients_leave_a_consistent_mailbox() {
     let w = work.path();
     std::fs::write(w.join("users"), "alice@example.com:{PLAIN}pw\n").unwrap();
     std::fs::create_dir_all(w.join("mail")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _serve = Serve(
-        s3imap(&[])
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--users"])
-            .arg(w.join("users"))
-            .arg("--mail-root")
-            .arg(w.join("mail"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let serve = Serve::start(&w.join("users"), &w.join("mail"));
+    let port = serve.port;
     let out = Command::new("python3")
         .arg("-c")
         .arg(SCRIPT)

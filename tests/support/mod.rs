@@ -334,3 +334,43 @@ pub fn imaplib(port: u16, user: &str, password: &str, script: &str) -> Result<St
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// `s3imap serve` on a free loopback port with a users file and mail root and no sync,
+/// killed on drop. Ready once the port accepts connections.
+pub struct Serve {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Serve {
+    pub fn start(users: &Path, mail_root: &Path) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut child = s3imap(&[])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--users"])
+            .arg(users)
+            .arg("--mail-root")
+            .arg(mail_root)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3imap serve");
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Serve { child, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("s3imap serve did not start on 127.0.0.1:{port}");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
