@@ -61,6 +61,18 @@ pub fn unique_part(name: &str) -> &str {
     name.split([',', ':']).next().unwrap_or(name)
 }
 
+/// Creates `path` as a new, empty file. A file already there (left by a crashed delivery)
+/// is unlinked first, never truncated: it may be the same inode as a message already linked
+/// into `new/`, and truncating it would empty that message.
+pub fn create_fresh(path: &Path) -> io::Result<File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    File::options().write(true).create_new(true).open(path)
+}
+
 /// fsyncs a directory so that the entries created in it survive a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -142,7 +154,7 @@ pub fn link_into_new(tmp: &Path, maildir: &Path, name: &str) -> io::Result<Linke
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV: another file system.
             let local_tmp = maildir.join("tmp").join(name);
-            fs::copy(tmp, &local_tmp)?;
+            io::copy(&mut File::open(tmp)?, &mut create_fresh(&local_tmp)?)?;
             File::open(&local_tmp)?.sync_all()?;
             let r = match fs::hard_link(&local_tmp, &dest) {
                 Ok(()) => Ok(Linked::New),
@@ -259,6 +271,24 @@ mod tests {
             assert_eq!(st.completed, 160);
         }
         assert!(s.sync(&root.join("missing")).is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_leftover_tmp_file_is_replaced_not_truncated() {
+        let root = std::env::temp_dir().join(format!("s3imap-fresh-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        create(&root, false).unwrap();
+        let tmp = root.join("tmp/u1");
+        fs::write(&tmp, b"whole message").unwrap();
+        // A crash after the link left the tmp name pointing at the delivered inode.
+        link_into_new(&tmp, &root, "u1,S=13,W=13").unwrap();
+        let mut f = create_fresh(&tmp).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        assert_eq!(
+            fs::read(root.join("new/u1,S=13,W=13")).unwrap(),
+            b"whole message"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -1477,7 +1477,7 @@ fn place(
             // EXDEV: another file system; copy into this Maildir's tmp/ first.
             let local = dir.join("tmp").join(uidlist::base_name(&name));
             let r = (|| {
-                fs::copy(src, &local)?;
+                io::copy(&mut File::open(src)?, &mut super::create_fresh(&local)?)?;
                 let f = File::options().write(true).open(&local)?;
                 if let Some(t) = mtime {
                     f.set_modified(t)?;

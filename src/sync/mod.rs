@@ -651,7 +651,8 @@ fn deliver_attempt(
             err,
         })
     };
-    let mut file = File::create(&tmp).map_err(file_err)?;
+    // Never File::create: a leftover tmp name may share its inode with a delivered message.
+    let mut file = maildir::create_fresh(&tmp).map_err(file_err)?;
     let mut sizes = maildir::SizeCounter::default();
     let result = (|| {
         sizes.feed(&head);
