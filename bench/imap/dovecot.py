@@ -19,7 +19,7 @@ imap-login, default_client_limit 10000, mail_max_userip_connections 4000, and th
 process's fd limit (RLIMIT_NOFILE) to its hard limit. Mail processes run as `nobody`
 (Dovecot refuses mail access as root), so the mail root is chowned to nobody:nogroup.
 
-`ensure_installed()` installs dovecot-imapd with apt-get when it is missing (as root; with a
+`ensure_installed()` installs Dovecot with `.ci/apt` when it is missing (as root or with sudo; with a
 policy-rc.d that keeps Debian's own dovecot service from being started).
 """
 
@@ -43,26 +43,13 @@ MAIL_USER, MAIL_GROUP = "nobody", "nogroup"
 
 
 def ensure_installed() -> str:
-    """Path of the dovecot binary; apt-get installs dovecot-imapd first if needed."""
+    """Path of the dovecot binary; installs Dovecot first if needed, the project's one way
+    (`.ci/apt`: as root or through sudo, non-interactive, no service started)."""
     if os.path.exists(DOVECOT) and os.path.exists("/usr/lib/dovecot/imap"):
         return DOVECOT
-    if os.geteuid() != 0:
-        raise SystemExit("dovecot: dovecot-imapd is not installed (apt-get install dovecot-imapd)")
-    policy = "/usr/sbin/policy-rc.d"
-    made_policy = False
-    if not os.path.exists(policy):  # don't let the package start a dovecot on 0.0.0.0:143
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
-        made_policy = True
-    try:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        print("dovecot: apt-get install -y dovecot-imapd", file=sys.stderr)
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "dovecot-imapd"], check=True, env=env)
-    finally:
-        if made_policy:
-            os.unlink(policy)
+    apt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".ci", "apt")
+    print("dovecot: .ci/apt ensure dovecot-imapd dovecot-core", file=sys.stderr)
+    subprocess.run(["bash", apt, "ensure", "dovecot-imapd", "dovecot-core"], check=True)
     return DOVECOT
 
 
