@@ -88,7 +88,8 @@ impl Server {
     /// A raw connection: send lines, read until the tagged answer.
     fn raw(&self) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // A generous ceiling for any one answer (qemu, a loaded machine): timing is bench/'s job.
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut r = Raw { s, buf: Vec::new() };
         let greeting = r.line();
         assert!(greeting.starts_with("* OK"), "{greeting}");
@@ -101,7 +102,7 @@ impl Server {
             .arg("-TERM")
             .arg(child.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(st)) = child.try_wait() {
                 return st.code();
@@ -480,19 +481,14 @@ fn idle_hears_new_mail_and_sigterm_says_bye() {
     assert!(r.iter().any(|l| l.starts_with("* 1 EXISTS")), "{r:?}");
     c.send(b"a3 IDLE\r\n");
     assert!(c.line().starts_with("+ "));
-    let delivered = Instant::now();
     t.deliver(
         "alice@example.com",
         "1795000100.S3Ieeee.s3imap",
         &ses_message("alice@example.com", "alice@example.com", "two", "y"),
     );
+    // How soon is bench/latency's question; here: it comes, unasked.
     let l = c.line();
     assert!(l.starts_with("* 2 EXISTS"), "{l}");
-    assert!(
-        delivered.elapsed() < Duration::from_secs(3),
-        "EXISTS took {:?}",
-        delivered.elapsed()
-    );
     // SIGTERM: the session is told, the server exits cleanly.
     let code = s.stop();
     let mut rest = String::new();
@@ -510,9 +506,8 @@ fn idle_hears_new_mail_and_sigterm_says_bye() {
 #[test]
 fn ses_mail_put_into_s3_appears_in_inbox_through_the_in_process_sync() {
     let t = Setup::new();
-    let s3 = S3Server::start("mail-in");
-    let mut env = s3.env();
-    env.push(("S3IMAP_BUCKET".into(), "mail-in".into()));
+    let s3 = bucket("mail-in");
+    let env = s3.env();
     let s = Server::start(&t.mail(), &t.users(), &env, &["--sync-interval", "1s"]);
     let body = ses_message(
         "alice@example.com",
@@ -538,8 +533,7 @@ sys.stdout.write(d[0][1].decode())
 
 #[test]
 fn serves_a_mail_root_dovecot_wrote_with_the_same_uids() {
-    if dovecot::available().is_none() {
-        eprintln!("skipped: dovecot not installed");
+    if !dovecot::require() {
         return;
     }
     let t = Setup::new();
@@ -627,11 +621,10 @@ fn base64_encode(b: &[u8]) -> String {
 }
 
 #[test]
-fn idle_hears_a_delivery_of_the_in_process_sync_within_a_second() {
+fn idle_hears_a_delivery_of_the_in_process_sync() {
     let t = Setup::new();
-    let s3 = S3Server::start("mail-in");
-    let mut env = s3.env();
-    env.push(("S3IMAP_BUCKET".into(), "mail-in".into()));
+    let s3 = bucket("mail-in");
+    let env = s3.env();
     let s = Server::start(&t.mail(), &t.users(), &env, &["--sync-interval", "1s"]);
     let mut c = s.raw();
     c.cmd("a1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
@@ -639,39 +632,13 @@ fn idle_hears_a_delivery_of_the_in_process_sync_within_a_second() {
     assert!(r.iter().any(|l| l.starts_with("* 0 EXISTS")), "{r:?}");
     c.send(b"a3 IDLE\r\n");
     assert!(c.line().starts_with("+ "));
-    // Watch the Maildir to learn when the sync delivered.
-    let inbox = t.mail().join("alice@example.com");
-    let watcher = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let n: usize = ["new", "cur"]
-                .iter()
-                .map(|d| {
-                    std::fs::read_dir(inbox.join(d))
-                        .map(|r| r.count())
-                        .unwrap_or(0)
-                })
-                .sum();
-            if n > 0 {
-                return Some(Instant::now());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
-    });
     s3.put(
         "inbound/idle1",
         &ses_message("alice@example.com", "alice@example.com", "idle", "ping"),
     );
+    // The latency (p50/p95) is measured by bench/latency; the test asserts that it comes.
     let l = c.line();
-    let heard = Instant::now();
     assert!(l.starts_with("* 1 EXISTS"), "{l}\n{}", s.log());
-    let delivered = watcher.join().unwrap().expect("the sync delivered");
-    let lag = heard.saturating_duration_since(delivered);
-    assert!(
-        lag < Duration::from_secs(1),
-        "EXISTS came {lag:?} after the delivery"
-    );
     c.send(b"DONE\r\n");
     let r = c.until("a3");
     assert!(r.last().unwrap().starts_with("a3 OK"), "{r:?}");

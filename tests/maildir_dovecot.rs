@@ -143,8 +143,7 @@ fn flags_of(st: &State, mbox: &str, uid: u32) -> Vec<String> {
 
 #[test]
 fn dovecot_round_trip() {
-    if dovecot::available().is_none() {
-        println!("skipped: dovecot not installed");
+    if !dovecot::require() {
         return;
     }
     let scratch = Scratch(std::env::temp_dir().join(format!("s3imap-dvrt-{}", std::process::id())));

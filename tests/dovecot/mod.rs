@@ -12,7 +12,7 @@
 //! root to `nobody` first (files s3imap wrote as root would be unreadable to it otherwise);
 //! run as another user, everything runs as that user.
 //!
-//! Include with `mod dovecot;`; check [`available`] first and skip when it is None.
+//! Include with `mod dovecot;`; call [`require`] first and return when it says false.
 #![allow(dead_code)]
 
 use std::fs;
@@ -31,6 +31,16 @@ pub fn available() -> Option<PathBuf> {
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
         .map(|d| d.join("dovecot"))
         .find(|p| p.is_file())
+}
+
+/// Whether Dovecot is here for a test: under `CI=true` its absence fails the test with what to
+/// install; elsewhere the test is skipped, loudly (`support::peer`; include `mod support;` too).
+pub fn require() -> bool {
+    crate::support::peer(
+        "Dovecot",
+        available().is_some(),
+        "bash .ci/apt ensure dovecot-imapd dovecot-core",
+    )
 }
 
 /// A running Dovecot.

@@ -28,6 +28,21 @@ fn venv_bin(name: &str) -> PathBuf {
     p
 }
 
+/// Whether a test's real peer is here. `found` says if it is; when it is not, under `CI=true`
+/// the test fails with what to install (CI must never count a skip as a pass), elsewhere it
+/// prints a loud SKIPPED line and the test returns early.
+pub fn peer(what: &str, found: bool, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    let msg = format!("{what} is not installed: {install} (or `bash .ci/setup`)");
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+        panic!("CI=true and a test peer is missing: {msg}");
+    }
+    eprintln!("\n*** SKIPPED: {msg} ***\n");
+    false
+}
+
 /// A scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -54,10 +69,17 @@ impl Drop for TempDir {
     }
 }
 
-/// A SeaweedFS S3 server on 127.0.0.1, stopped on drop.
+/// The SeaweedFS S3 server on 127.0.0.1 that every test of one test binary shares: started
+/// at the first [`bucket`] call, stopped by `.ci/s3-server`'s watcher when the test process
+/// exits (statics are never dropped). Each test gets a bucket of its own.
 pub struct S3Server {
-    pub dir: TempDir,
+    dir: PathBuf,
     pub endpoint: String,
+}
+
+/// One test's bucket on the shared server.
+pub struct Bucket {
+    pub server: &'static S3Server,
     pub bucket: String,
 }
 
@@ -66,9 +88,17 @@ fn port_free(p: u16) -> bool {
 }
 
 impl S3Server {
-    /// Starts a server with `bucket` created.
-    pub fn start(bucket: &str) -> S3Server {
-        let dir = TempDir::new("s3");
+    /// The server of this test process, started on first use.
+    pub fn shared() -> &'static S3Server {
+        static SERVER: std::sync::OnceLock<S3Server> = std::sync::OnceLock::new();
+        SERVER.get_or_init(S3Server::start)
+    }
+
+    fn start() -> S3Server {
+        let weed = venv_bin("weed");
+        let dir = std::env::temp_dir().join(format!("s3imap-it-s3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let seed = std::process::id() as u64 * 7919
             + std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -81,50 +111,22 @@ impl S3Server {
             }
             let out = Command::new(project_dir().join(".ci/s3-server"))
                 .arg("start")
-                .arg(dir.path())
+                .arg(&dir)
                 .arg(base.to_string())
-                .env("S3_TEST_BUCKETS", bucket)
-                .env("WEED", venv_bin("weed"))
+                .env("S3_TEST_WATCH_PID", std::process::id().to_string())
+                .env("WEED", &weed)
                 .stderr(Stdio::inherit())
                 .output()
                 .expect("run .ci/s3-server");
             if out.status.success() {
                 let endpoint = String::from_utf8(out.stdout).unwrap().trim().to_string();
-                let s = S3Server {
-                    dir,
-                    endpoint,
-                    bucket: bucket.to_string(),
-                };
-                s.wait_for_bucket();
-                return s;
+                return S3Server { dir, endpoint };
             }
         }
         panic!("could not start SeaweedFS on any free port range");
     }
 
-    /// SeaweedFS creates `-bucket` buckets shortly after it reports healthy.
-    fn wait_for_bucket(&self) {
-        for _ in 0..100 {
-            let out = self.s5cmd(&["ls", &format!("s3://{}", self.bucket)]);
-            let err = String::from_utf8_lossy(&out.stderr);
-            if out.status.success() || !err.contains("NoSuchBucket") {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("bucket {} never appeared", self.bucket);
-    }
-
-    /// The environment a user would give s3imap for this server.
-    pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
-        ]
-    }
-
+    /// s5cmd against this server with the test credentials.
     pub fn s5cmd(&self, args: &[&str]) -> Output {
         Command::new(venv_bin("s5cmd"))
             .arg("--endpoint-url")
@@ -135,6 +137,55 @@ impl S3Server {
             .env("AWS_REGION", "us-east-1")
             .output()
             .expect("run s5cmd")
+    }
+
+    /// The server's data directory (its log is `weed.log` there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// A new, empty bucket for one test, named `<name>-<n>` (S3 bucket name rules: lower case).
+pub fn bucket(name: &str) -> Bucket {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let server = S3Server::shared();
+    let bucket = format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut last = String::new();
+    // SeaweedFS answers its health check a little before the filer takes buckets.
+    for _ in 0..300 {
+        let out = server.s5cmd(&["mb", &format!("s3://{bucket}")]);
+        if out.status.success() {
+            return Bucket { server, bucket };
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("could not create bucket {bucket}: {last}");
+}
+
+impl Bucket {
+    pub fn endpoint(&self) -> &str {
+        &self.server.endpoint
+    }
+
+    /// The environment a user would give s3imap for this server and bucket
+    /// (`S3IMAP_BUCKET` included).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ENDPOINT_URL".into(), self.server.endpoint.clone()),
+            ("S3IMAP_BUCKET".into(), self.bucket.clone()),
+        ]
+    }
+
+    pub fn s5cmd(&self, args: &[&str]) -> Output {
+        self.server.s5cmd(args)
     }
 
     /// Puts objects (key, body) with s5cmd, in one batch.
@@ -186,15 +237,6 @@ impl S3Server {
     }
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = Command::new(project_dir().join(".ci/s3-server"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// `s3imap` as a user would start it (through S3IMAP_TEST_RUNNER when set), with a clean
 /// environment plus `env`.
 pub fn s3imap(env: &[(String, String)]) -> Command {
@@ -226,6 +268,35 @@ pub fn run(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("start s3imap");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), err)
+}
+
+/// Runs to completion like [`run`], but kills the process and fails the test if it takes
+/// longer than `ceiling` (a hang is a failure; the ceiling is generous, not a timing check).
+pub fn run_within(cmd: &mut Command, ceiling: std::time::Duration) -> (i32, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start s3imap");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + ceiling;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {ceiling:?}: {cmd:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (status.code().unwrap_or(-1), reader.join().unwrap())
 }
 
 /// A message as SES stores it: its receipt headers, then the sender's message.
