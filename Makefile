@@ -1,5 +1,5 @@
 # Entry points; each script installs what it needs. See README.md.
-.PHONY: demo test pi pi-test bench bench-sync bench-imap bench-latency
+.PHONY: demo test pi pi-test fuzz ci bench bench-sync bench-imap bench-latency
 
 demo:     ## start a loopback S3 server with sample SES mail and sync it (no cloud account)
 	bash .ci/demo
@@ -9,10 +9,14 @@ pi:       ## static ARMv8.0 release binary: target/aarch64-unknown-linux-musl/re
 	bash .ci/pi build
 pi-test:  ## the test suite for aarch64 under qemu-aarch64 -cpu cortex-a53
 	bash .ci/pi test
+fuzz:     ## every fuzz target for FUZZ_SECONDS (default 60) from its corpus; a crash fails
+	bash .ci/fuzz smoke $${FUZZ_SECONDS:-60}
+ci:       ## what CI runs: install everything, test, pi, pi-test, fuzz (with the time of each)
+	bash .ci/run
 bench: bench-sync bench-imap bench-latency  ## all benchmarks, one after the other (results: bench/out/*.md)
 bench-sync:  ## s3imap sync vs aws s3 sync and s5cmd, 5,000 SES messages on loopback SeaweedFS
 	bash bench/run
 bench-imap:  ## s3imap serve vs Dovecot 2.3 on a 10,000-message INBOX (run as root)
-	cargo build --release --quiet && python3 bench/imap/run.py
+	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/imap/run.py
 bench-latency:  ## PUT into S3 -> EXISTS in an IDLE session, p50/p95 (sync interval 1s)
-	bash .ci/setup && cargo build --release --quiet && python3 bench/latency/run.py
+	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/latency/run.py
