@@ -74,6 +74,17 @@ fn free_port() -> u16 {
 impl Dovecot {
     /// Starts Dovecot serving `mail_root` for `users` (name, password).
     pub fn start(mail_root: &Path, users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(mail_root, users, "", "")
+    }
+
+    /// [`Dovecot::start`] with more settings: `namespace` goes inside the INBOX namespace
+    /// block (`mailbox Sent { ... }`), `extra_conf` at the end of dovecot.conf.
+    pub fn start_with(
+        mail_root: &Path,
+        users: &[(&str, &str)],
+        namespace: &str,
+        extra_conf: &str,
+    ) -> Dovecot {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = available().expect("dovecot is installed");
         // Short: Dovecot's unix sockets live under base_dir.
@@ -152,6 +163,7 @@ namespace inbox {{
   inbox = yes
   prefix =
   separator = /
+{namespace}
 }}
 service imap-login {{
   chroot =
@@ -166,6 +178,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{extra_conf}
 "#,
                 root = mail_root.display(),
                 passwd = passwd.display(),
