@@ -8,7 +8,7 @@ use super::command::{FetchAttr, Flag, SearchKey, SectionText, SequenceArg, Store
 use super::meta;
 use super::response::{self, Chunk, Output};
 use crate::mail::{header, mime, search};
-use crate::maildir::store::{Flags, Mailbox, StoreError};
+use crate::maildir::store::{FlagOp, Flags, Mailbox, StoreError};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
@@ -25,6 +25,10 @@ pub struct Selected {
     pending_expunge: Vec<u32>,
     /// `SEARCH RETURN (SAVE)` result.
     pub saved: Vec<u32>,
+    /// The keywords the client was told of (FLAGS / PERMANENTFLAGS), in the mailbox's order.
+    told_keywords: Vec<String>,
+    /// The RECENT count the client was told last.
+    told_recent: usize,
 }
 
 /// An error a command answers with `NO`.
@@ -57,15 +61,69 @@ impl Selected {
             view,
             pending_expunge: Vec::new(),
             saved: Vec::new(),
+            told_keywords: Vec::new(),
+            told_recent: 0,
         })
+    }
+
+    fn keyword_names(&self) -> Vec<String> {
+        self.mailbox
+            .keywords()
+            .iter()
+            .map(|(_, n)| n.to_string())
+            .collect()
+    }
+
+    /// `* FLAGS (…)` and `* OK [PERMANENTFLAGS (…)]` with the mailbox's keywords.
+    fn flags_lines(&self, s: &mut String, keywords: &[String]) {
+        let mut kw = String::new();
+        for name in keywords {
+            kw.push(' ');
+            kw.push_str(name);
+        }
+        let _ = write!(
+            s,
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})\r\n\
+             * OK [PERMANENTFLAGS ({})] {}\r\n",
+            if self.readonly {
+                String::new()
+            } else {
+                format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw} \\*")
+            },
+            if self.readonly {
+                "Read-only mailbox"
+            } else {
+                "Flags permitted"
+            },
+        );
+    }
+
+    /// Tells the client of keywords new to the mailbox (RFC 3501 §7.2.6: FLAGS, with
+    /// PERMANENTFLAGS), before any FETCH that carries them.
+    fn announce_keywords(&mut self, out: &mut Output) {
+        let now = self.keyword_names();
+        if now != self.told_keywords {
+            let mut s = String::new();
+            self.flags_lines(&mut s, &now);
+            out.put(s.as_bytes());
+            self.told_keywords = now;
+        }
+    }
+
+    /// `* n RECENT` when the number of recent messages in the view changed.
+    fn report_recent(&mut self, out: &mut Output) {
+        let n = self.recent();
+        if n != self.told_recent {
+            out.put(format!("* {n} RECENT\r\n").as_bytes());
+            self.told_recent = n;
+        }
     }
 
     /// Messages that are \\Recent for this session.
     fn recent(&self) -> usize {
-        self.mailbox
-            .messages()
+        self.view
             .iter()
-            .filter(|m| m.is_recent())
+            .filter(|&&u| self.mailbox.message(u).is_some_and(|m| m.is_recent()))
             .count()
     }
 
@@ -74,7 +132,7 @@ impl Selected {
     }
 
     /// The SELECT/EXAMINE untagged responses.
-    pub fn select_responses(&self, out: &mut Output) {
+    pub fn select_responses(&mut self, out: &mut Output) {
         let recent = self.recent();
         let unseen = self
             .view
@@ -85,25 +143,10 @@ impl Selected {
                     .is_some_and(|m| !m.flags().contains(Flags::SEEN))
             })
             .map(|i| i + 1);
-        let mut kw = String::new();
-        for name in self.mailbox.keywords().iter().map(|(_, n)| n) {
-            kw.push(' ');
-            kw.push_str(name);
-        }
+        let keywords = self.keyword_names();
         let mut s = String::new();
-        let _ = write!(
-            s,
-            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw})\r\n\
-             * OK [PERMANENTFLAGS ({}{})] Limited\r\n\
-             * {} EXISTS\r\n* {recent} RECENT\r\n",
-            if self.readonly {
-                String::new()
-            } else {
-                format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft{kw}")
-            },
-            if self.readonly { "" } else { " \\*" },
-            self.exists()
-        );
+        self.flags_lines(&mut s, &keywords);
+        let _ = write!(s, "* {} EXISTS\r\n* {recent} RECENT\r\n", self.exists());
         if let Some(u) = unseen {
             let _ = write!(s, "* OK [UNSEEN {u}] First unseen\r\n");
         }
@@ -114,6 +157,8 @@ impl Selected {
             self.mailbox.uid_next()
         );
         out.put(s.as_bytes());
+        self.told_keywords = keywords;
+        self.told_recent = recent;
     }
 
     /// Looks at the disk and tells the client what changed. `expunges`: EXPUNGE responses
@@ -135,6 +180,7 @@ impl Selected {
                 self.pending_expunge.push(e.uid);
             }
         }
+        self.announce_keywords(out);
         for uid in &changes.flags {
             if let Some(seq) = self.seq_of(*uid)
                 && !self.pending_expunge.contains(uid)
@@ -156,8 +202,10 @@ impl Selected {
             }
         }
         if self.view.len() != before {
-            let recent = self.recent();
-            out.put(format!("* {} EXISTS\r\n* {recent} RECENT\r\n", self.view.len()).as_bytes());
+            out.put(format!("* {} EXISTS\r\n", self.view.len()).as_bytes());
+        }
+        if expunges || self.view.len() != before {
+            self.report_recent(out);
         }
         true
     }
@@ -301,20 +349,14 @@ impl Selected {
             }
         }
         if set_seen && !self.readonly && !msg.flags().contains(Flags::SEEN) {
-            let flags = {
-                let mut f = msg.flags();
-                f.insert(Flags::SEEN);
-                f
-            };
-            let kws: Vec<String> = self
+            match self
                 .mailbox
-                .keyword_names(uid)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let kws: Vec<&str> = kws.iter().map(String::as_str).collect();
-            match self.mailbox.set_flags(uid, flags, &kws) {
-                Ok(()) => want_flags = true,
+                .change_flags(uid, FlagOp::Add, Flags::SEEN, &[])
+            {
+                Ok(_) => {
+                    want_flags = true;
+                    self.mailbox.flags_reported(uid);
+                }
                 Err(StoreError::NoSuchMessage { .. }) => return Ok(false),
                 Err(e) => return Err(fetch_err(e)),
             }
@@ -525,44 +567,23 @@ impl Selected {
                 Flag::Extension(_) => {}
             }
         }
+        let op = match args.mode {
+            StoreMode::Replace => FlagOp::Replace,
+            StoreMode::Add => FlagOp::Add,
+            StoreMode::Remove => FlagOp::Remove,
+        };
         for &uid in uids {
-            let Some(m) = self.mailbox.message(uid) else {
+            if self.mailbox.message(uid).is_none() {
                 continue;
-            };
-            let mut flags = m.flags();
-            let current: Vec<String> = self
-                .mailbox
-                .keyword_names(uid)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let mut names: Vec<String> = match args.mode {
-                StoreMode::Replace => Vec::new(),
-                _ => current.clone(),
-            };
-            match args.mode {
-                StoreMode::Replace => {
-                    flags = add;
-                    names.extend(kw.iter().map(|s| s.to_string()));
-                }
-                StoreMode::Add => {
-                    flags.insert(add);
-                    for k in &kw {
-                        if !names.iter().any(|n| n.eq_ignore_ascii_case(k)) {
-                            names.push(k.to_string());
-                        }
-                    }
-                }
-                StoreMode::Remove => {
-                    flags.remove(add);
-                    names.retain(|n| !kw.iter().any(|k| k.eq_ignore_ascii_case(n)));
-                }
             }
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            match self.mailbox.set_flags(uid, flags, &refs) {
-                Ok(()) | Err(StoreError::NoSuchMessage { .. }) => {}
+            // Applied to the flags the message has now (another session may have changed them).
+            match self.mailbox.change_flags(uid, op, add, &kw) {
+                Ok(_) => {}
+                Err(StoreError::NoSuchMessage { .. }) => continue,
                 Err(e) => return Err(store_err(e)),
             }
+            // A keyword new to the mailbox is announced before the FETCH that carries it.
+            self.announce_keywords(out);
             if !args.silent
                 && let Some(seq) = self.seq_of(uid)
                 && self.mailbox.message(uid).is_some()
@@ -575,6 +596,7 @@ impl Selected {
                 self.write_flags(&mut s, uid);
                 s.push_str(")\r\n");
                 out.put(s.as_bytes());
+                self.mailbox.flags_reported(uid);
             }
         }
         Ok(())
@@ -603,6 +625,7 @@ impl Selected {
             }
         }
         self.announce_expunges(out);
+        self.report_recent(out);
         Ok(())
     }
 
@@ -732,7 +755,12 @@ impl Selected {
                     _ => "subject",
                 };
                 let h = self.header_of(ctx);
-                search::header_contains(&h, field, &String::from_utf8_lossy(s))
+                let needle = String::from_utf8_lossy(s);
+                if field == "subject" {
+                    search::header_contains(&h, field, &needle)
+                } else {
+                    search::address_contains(&h, field, &needle)
+                }
             }
             K::Header(name, s) => {
                 let h = self.header_of(ctx);

@@ -6,6 +6,7 @@
 //! * [`utf7`]: modified UTF-7 for mailbox names.
 
 pub mod command;
+pub mod list;
 pub mod mailbox;
 pub mod meta;
 pub mod parser;

@@ -423,7 +423,7 @@ impl Session {
                             .to_string()
                     })?);
                 }
-                folders::create(&user.dir, &n).map_err(|e| e.to_string())?;
+                folders::create(&user.dir, &n).map_err(folder_err)?;
                 for u in uses {
                     set_special_use(&user.dir, u, Some(&n)).map_err(|e| e.to_string())?;
                 }
@@ -433,7 +433,7 @@ impl Session {
                 if self.selected.as_ref().is_some_and(|s| s.name == n) {
                     self.selected = None;
                 }
-                folders::delete(&user.dir, &n).map_err(|e| e.to_string())?;
+                folders::delete(&user.dir, &n).map_err(folder_err)?;
                 for (attr, folder) in special_uses(&user.dir) {
                     if folder == n {
                         let _ = set_special_use(&user.dir, &attr, None);
@@ -443,7 +443,7 @@ impl Session {
             }),
             K::Rename { from, to } => folder_name(&from).and_then(|f| {
                 let t = folder_name(&to)?;
-                folders::rename(&user.dir, &f, &t).map_err(|e| e.to_string())?;
+                folders::rename(&user.dir, &f, &t).map_err(folder_err)?;
                 for (attr, folder) in special_uses(&user.dir) {
                     if folder == f {
                         let _ = set_special_use(&user.dir, &attr, Some(&t));
@@ -454,7 +454,7 @@ impl Session {
             K::Subscribe { mailbox } | K::Unsubscribe { mailbox } if true => {
                 let on = matches!(name, "SUBSCRIBE");
                 folder_name(&mailbox).and_then(|n| {
-                    folders::set_subscribed(&user.dir, &n, on).map_err(|e| e.to_string())?;
+                    folders::set_subscribed(&user.dir, &n, on).map_err(folder_err)?;
                     Ok(Step::Done)
                 })
             }
@@ -490,10 +490,13 @@ impl Session {
         tag: &str,
         out: &mut Output,
     ) -> Result<(), String> {
-        self.selected = None;
+        if self.selected.take().is_some() {
+            // RFC 7162 §3.2.11 / RFC 9051 §7.1: the previous mailbox is closed first.
+            out.put(b"* OK [CLOSED] Previous mailbox closed\r\n");
+        }
         let name = folder_name(mailbox)?;
-        let path = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
-        let sel = Selected::open(path, name, readonly).map_err(|e| match e {
+        let path = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
+        let mut sel = Selected::open(path, name, readonly).map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
             e => e.to_string(),
         })?;
@@ -527,63 +530,42 @@ impl Session {
         lsub: bool,
         out: &mut Output,
     ) -> Result<(), String> {
-        let reference = String::from_utf8_lossy(args.reference.as_bytes()).into_owned();
+        let reference = utf7::decode(args.reference.as_bytes())
+            .unwrap_or_else(|_| String::from_utf8_lossy(args.reference.as_bytes()).into_owned());
         let subscribed = folders::subscriptions(&user.dir).unwrap_or_default();
-        let all = folders::list(&user.dir).map_err(|e| e.to_string())?;
+        let all = folders::list(&user.dir).map_err(folder_err)?;
         let entries = folders::tree(&all);
         let special = special_uses(&user.dir);
         let cmd = if lsub { "LSUB" } else { "LIST" };
+        let mut patterns = Vec::new();
         for pat in &args.patterns {
             let pat =
                 utf7::decode(pat).unwrap_or_else(|_| String::from_utf8_lossy(pat).into_owned());
             if pat.is_empty() && !lsub {
+                // The hierarchy delimiter and root (RFC 3501 §6.3.8).
                 out.put(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
                 continue;
             }
-            let full = format!("{reference}{pat}");
-            for e in &entries {
-                if !wildcard(&full, &e.name) {
-                    continue;
-                }
-                let is_sub = subscribed.iter().any(|s| s == &e.name)
-                    || folders::is_inbox(&e.name)
-                        && subscribed.iter().any(|s| folders::is_inbox(s));
-                if (lsub || args.select.subscribed) && !is_sub {
-                    continue;
-                }
-                let mut attrs: Vec<&str> = Vec::new();
-                if !e.selectable {
-                    attrs.push("\\Noselect");
-                }
-                attrs.push(if e.has_children {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
-                });
-                let uses: Vec<String> = special
-                    .iter()
-                    .filter(|(_, f)| *f == e.name)
-                    .map(|(a, _)| a.clone())
-                    .collect();
-                for u in &uses {
-                    attrs.push(u);
-                }
-                if (args.returns.subscribed || args.select.subscribed) && is_sub {
-                    attrs.push("\\Subscribed");
-                }
-                if args.select.special_use && uses.is_empty() {
-                    continue;
-                }
-                let mut line = format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-                response::astring(&mut line, utf7::encode(&e.name).as_bytes());
-                line.extend_from_slice(b"\r\n");
-                out.put(&line);
-                if let Some(items) = &args.returns.status
-                    && e.selectable
-                {
-                    let m = MailboxArg(Cow::Owned(utf7::encode(&e.name).into_bytes()));
-                    let _ = self.status(user, &m, items, out);
-                }
+            patterns.push(format!("{reference}{pat}"));
+        }
+        let have = super::list::Have {
+            entries: &entries,
+            subscribed: &subscribed,
+            special: &special,
+        };
+        for l in super::list::answer(args, &patterns, lsub, &have) {
+            let mut line = format!("* {cmd} ({}) \"/\" ", l.attrs.join(" ")).into_bytes();
+            response::astring(&mut line, utf7::encode(&l.name).as_bytes());
+            if l.childinfo_subscribed {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            line.extend_from_slice(b"\r\n");
+            out.put(&line);
+            if let Some(items) = &args.returns.status
+                && l.selectable
+            {
+                let m = MailboxArg(Cow::Owned(utf7::encode(&l.name).into_bytes()));
+                let _ = self.status(user, &m, items, out);
             }
         }
         Ok(())
@@ -597,7 +579,7 @@ impl Session {
         out: &mut Output,
     ) -> Result<(), String> {
         let name = folder_name(mailbox)?;
-        let path = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
+        let path = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
         let st = Mailbox::status_of(&path).map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
             e => e.to_string(),
@@ -672,6 +654,10 @@ impl Session {
                 return self.resume(out);
             }
             K::Store(args) => {
+                if let Some(f) = unknown_system_flag(&args.flags) {
+                    bad(out, tag, &format!("Invalid system flag {f}"));
+                    return Step::Done;
+                }
                 if !args.uid && sel.out_of_range(&args.set) {
                     bad(out, tag, "Invalid message sequence number");
                     return Step::Done;
@@ -718,7 +704,30 @@ impl Session {
                                     ret.clone()
                                 };
                                 if ret.contains(&SearchReturn::Save) {
-                                    sel.saved = uids.clone();
+                                    // RFC 5182 §2.4: with MIN/MAX (and no ALL/COUNT), only
+                                    // those are saved.
+                                    let has = |r: SearchReturn| ret.contains(&r);
+                                    sel.saved = if (has(SearchReturn::Min)
+                                        || has(SearchReturn::Max))
+                                        && !has(SearchReturn::All)
+                                        && !has(SearchReturn::Count)
+                                    {
+                                        let mut v = Vec::new();
+                                        if has(SearchReturn::Min) {
+                                            v.extend(uids.first());
+                                        }
+                                        if has(SearchReturn::Max) {
+                                            v.extend(uids.last());
+                                        }
+                                        v.dedup();
+                                        v
+                                    } else {
+                                        uids.clone()
+                                    };
+                                    if ret.len() == 1 {
+                                        // SAVE alone: no ESEARCH response (RFC 5182 §2.4).
+                                        return self.finish_selected(tag, name, None, out);
+                                    }
                                 }
                                 let mut line = format!(
                                     "* ESEARCH (TAG \"{tag}\"){}",
@@ -768,15 +777,26 @@ impl Session {
             }
         };
         match r {
-            Ok(()) => {
-                let expunges = !matches!(name, "FETCH" | "STORE" | "SEARCH");
-                self.sync_selected(out, expunges);
-                match ok_code {
-                    Some(code) => ok(out, tag, &format!("[{code}] {name} completed")),
-                    None => ok(out, tag, &format!("{name} completed")),
-                }
-            }
+            Ok(()) => return self.finish_selected(tag, name, ok_code, out),
             Err(e) => no(out, tag, &e),
+        }
+        Step::Done
+    }
+
+    /// The end of a selected-state command that succeeded: changes the client may hear now,
+    /// then the tagged OK (with `code`).
+    fn finish_selected(
+        &mut self,
+        tag: &str,
+        name: &str,
+        code: Option<String>,
+        out: &mut Output,
+    ) -> Step {
+        let expunges = !matches!(name, "FETCH" | "STORE" | "SEARCH");
+        self.sync_selected(out, expunges);
+        match code {
+            Some(code) => ok(out, tag, &format!("[{code}] {name} completed")),
+            None => ok(out, tag, &format!("{name} completed")),
         }
         Step::Done
     }
@@ -908,7 +928,7 @@ impl Session {
             return false;
         };
         let dir = match folder_name(&head.mailbox)
-            .and_then(|n| folders::folder_path(&user.dir, &n).map_err(|e| e.to_string()))
+            .and_then(|n| folders::folder_path(&user.dir, &n).map_err(folder_err))
         {
             Ok(d) => d,
             Err(e) => {
@@ -940,6 +960,12 @@ impl Session {
         let Some(a) = self.append.as_mut() else {
             return false;
         };
+        if let Some(f) = unknown_system_flag(&m.flags) {
+            // Refused before the literal: no `+` for it (the framer skips it).
+            bad(out, &a.tag, &format!("Invalid system flag {f}"));
+            self.append = None;
+            return false;
+        }
         if m.literal.len > limit {
             no(
                 out,
@@ -972,10 +998,9 @@ impl Session {
             .join(format!("{}.append", store::unique_name()));
         match File::create(&spool) {
             Ok(f) => {
+                // The `+` for a synchronizing literal is the framer's (FrameEvent::Continuation,
+                // once the head is consumed): exactly one per literal.
                 a.spool = Some((spool, f));
-                if m.literal.sync {
-                    out.put(b"+ Ready for literal data\r\n");
-                }
                 true
             }
             Err(e) => {
@@ -1032,6 +1057,13 @@ impl Session {
                 Ok((uid, validity)) => {
                     a.done.push(uid);
                     a.validity = validity;
+                    // Stored into the selected mailbox: this session learns of it first, so
+                    // it is \Recent here (as in Dovecot).
+                    if let Some(sel) = self.selected.as_mut()
+                        && sel.mailbox.dir() == a.dir
+                    {
+                        sel.mailbox.claim_recent_uid(uid);
+                    }
                 }
                 Err(e) => a.failed = Some(e),
             }
@@ -1067,32 +1099,36 @@ impl Session {
     }
 }
 
+/// A `\Name` flag that is none of RFC 3501's system flags (the grammar's flag-extension,
+/// reserved for future RFCs): nothing can store it.
+fn unknown_system_flag<'a>(flags: &[Flag<'a>]) -> Option<&'a str> {
+    flags.iter().find_map(|f| match f {
+        Flag::Extension(e) => Some(*e),
+        _ => None,
+    })
+}
+
+/// A folder error as the text of a NO, with the response code a client acts on (RFC 5530).
+fn folder_err(e: folders::FolderError) -> String {
+    use folders::FolderError as F;
+    let code = match &e {
+        F::AlreadyExists { .. } => "[ALREADYEXISTS] ",
+        F::NoSuchFolder { .. } => "[NONEXISTENT] ",
+        F::InboxNotDeletable | F::IntoItself { .. } | F::InvalidName { .. } => "[CANNOT] ",
+        F::Lock(_) => "[INUSE] ",
+        F::Store(_) | F::Io { .. } => "[SERVERBUG] ",
+    };
+    if code == "[SERVERBUG] " {
+        crate::warn!("imap", "folder operation failed: {e}");
+    }
+    format!("{code}{e}")
+}
+
 /// The folder name of a mailbox argument (modified UTF-7 decoded, INBOX canonical).
 fn folder_name(m: &MailboxArg<'_>) -> Result<String, String> {
     let raw = m.as_bytes();
     let name = utf7::decode(raw).map_err(|e| format!("Bad mailbox name: {e}"))?;
-    folders::normalize(&name).map_err(|e| e.to_string())
-}
-
-/// IMAP LIST wildcard match: `*` matches anything, `%` anything but the separator `/`.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('%') => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != '/')
-                .any(|i| go(&p[1..], &n[i..])),
-            Some(c) => n.first().is_some_and(|d| d == c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // INBOX matches case-insensitively.
-    if folders::is_inbox(name) && pattern.eq_ignore_ascii_case("inbox") {
-        return true;
-    }
-    go(&p, &n)
+    folders::normalize(&name).map_err(folder_err)
 }
 
 /// `1,2,3,5,7:9` from ascending numbers.
@@ -1130,7 +1166,7 @@ fn copy_or_move(
     out: &mut Output,
 ) -> Result<Option<String>, String> {
     let name = folder_name(mailbox)?;
-    let dest = folders::folder_path(&user.dir, &name).map_err(|e| e.to_string())?;
+    let dest = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
     if !dest.join("cur").is_dir() {
         return Err("[TRYCREATE] No such mailbox".into());
     }
@@ -1161,18 +1197,9 @@ fn copy_or_move(
         out.put(format!("* OK [{code}] Moved\r\n").as_bytes());
         let moved: Vec<u32> = from.iter().map(|&u| u as u32).collect();
         for u in &moved {
-            if let Some(m) = sel.mailbox.message(*u) {
-                let mut f = m.flags();
-                f.insert(Flags::DELETED);
-                let kws: Vec<String> = sel
-                    .mailbox
-                    .keyword_names(*u)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect();
-                let kws: Vec<&str> = kws.iter().map(String::as_str).collect();
-                let _ = sel.mailbox.set_flags(*u, f, &kws);
-            }
+            let _ = sel
+                .mailbox
+                .change_flags(*u, store::FlagOp::Add, Flags::DELETED, &[]);
         }
         let mut sorted = moved;
         sorted.sort_unstable();
@@ -1298,6 +1325,11 @@ fn set_special_use(
 /// INBOX and the special-use folders, created (and subscribed) when missing.
 fn ensure_special_folders(dir: &std::path::Path) -> Result<(), folders::FolderError> {
     folders::ensure_inbox(dir)?;
+    // A user who never subscribed to anything starts with INBOX subscribed (clients that
+    // show subscribed folders only would hide it otherwise).
+    if !dir.join(folders::SUBSCRIPTIONS).exists() {
+        folders::set_subscribed(dir, "INBOX", true)?;
+    }
     for (name, _) in SPECIAL_FOLDERS {
         if !folders::folder_path(dir, name)?.join("cur").is_dir() {
             folders::create(dir, name)?;
@@ -1317,7 +1349,8 @@ fn plain_login(tag: &str, b64: &[u8], out: &mut Output) -> Step {
             sasl: true,
         }),
         None => {
-            bad(out, tag, "Malformed PLAIN response");
+            // RFC 4616: a malformed message fails the authentication (as Dovecot answers).
+            no(out, tag, "[AUTHENTICATIONFAILED] Malformed PLAIN response");
             Step::Done
         }
     }
@@ -1442,7 +1475,7 @@ mod tests {
         let (r, _) = t.run("6 STORE 1 +FLAGS.SILENT (\\Deleted)");
         assert!(!r.contains("FETCH") && r.contains("6 OK"), "{r}");
         let (r, _) = t.run("7 EXPUNGE");
-        assert!(r.contains("* 1 EXPUNGE\r\n7 OK"), "{r}");
+        assert!(r.contains("* 1 EXPUNGE\r\n* 0 RECENT\r\n7 OK"), "{r}");
         let (r, step) = t.run("8 LOGOUT");
         assert!(
             r.starts_with("* BYE") && matches!(step, Step::Logout),

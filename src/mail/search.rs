@@ -233,6 +233,42 @@ pub fn header_contains(header_block: &[u8], field: &str, needle: &str) -> bool {
     false
 }
 
+/// SEARCH FROM / TO / CC / BCC: like [`header_contains`], and also against each address as
+/// the ENVELOPE parses it, `name <mailbox@domain>` with the name decoded, so that comments
+/// and folding inside an address (`<user (c)@ (c) domain.org>`) do not hide it.
+pub fn address_contains(header_block: &[u8], field: &str, needle: &str) -> bool {
+    if header_contains(header_block, field, needle) {
+        return true;
+    }
+    let mut f = Finder::new(needle);
+    for (name, value) in raw_fields(header_block) {
+        if !name.eq_ignore_ascii_case(field.as_bytes()) {
+            continue;
+        }
+        for a in crate::mail::envelope::parse_addresses(value) {
+            let mut text = String::new();
+            if let Some(n) = &a.name {
+                text.push_str(&decode_header(n));
+                text.push(' ');
+            }
+            text.push('<');
+            text.push_str(&String::from_utf8_lossy(
+                a.mailbox.as_deref().unwrap_or_default(),
+            ));
+            if let Some(d) = &a.domain {
+                text.push('@');
+                text.push_str(&String::from_utf8_lossy(d));
+            }
+            text.push('>');
+            f.reset();
+            if f.feed(text.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// The parts of an RFC 5322 date: (year, month, day, hour, minute, second, zone minutes).
 fn date_parts(value: &[u8]) -> Option<(u64, u64, u64, u64, u64, u64, i32)> {
     // Comments out, then tokens split on white space and commas.

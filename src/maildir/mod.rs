@@ -11,6 +11,7 @@
 
 pub mod folders;
 pub mod keywords;
+pub mod state;
 pub mod store;
 pub mod uidlist;
 

@@ -12,7 +12,8 @@
 //! What Dovecot does and we do too: files not yet in the uidlist get UIDs under the uidlist
 //! lock in Dovecot's arrival order ([`uidlist::arrival_cmp`]), new files and files that
 //! appeared in `cur/` alike; a read-write session moves `new/` files to `cur/` (appending
-//! `:2,`) and sees them as `\Recent`; flag changes are renames inside `cur/`; an expunge is an
+//! `:2,`); `\Recent` goes to the first session told of a message ([`super::state`]); flag
+//! changes are renames inside `cur/` from the name the flags were read from; an expunge is an
 //! unlink. A rename or unlink that finds the file gone looks for it again by its base name
 //! (another process renamed it). Appends write `tmp/`, fsync, hard-link into `cur/` with their
 //! flags, fsync `cur/`, then add the uidlist line.
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::keywords::{self, Keywords, KeywordsError};
+use super::state;
 use super::uidlist::{self, DotLock, Loaded, LockError, LockOptions, Record, Stamp, Uidlist};
 use super::{SizeCounter, file_name, sync_dir};
 
@@ -439,6 +441,23 @@ struct DirStamps {
     uidlist: Option<Stamp>,
 }
 
+/// Which UIDs new to a session are `\Recent` for it.
+enum RecentTest {
+    /// The ranges this (writable) session claimed.
+    Owned(Vec<std::ops::Range<u32>>),
+    /// A read-only session: every UID from this one on.
+    From(u32),
+}
+
+impl RecentTest {
+    fn is_recent(&self, uid: u32) -> bool {
+        match self {
+            RecentTest::Owned(r) => r.iter().any(|r| r.contains(&uid)),
+            RecentTest::From(first) => uid >= *first,
+        }
+    }
+}
+
 /// A Maildir opened for a session.
 #[derive(Debug)]
 pub struct Mailbox {
@@ -458,6 +477,17 @@ pub struct Mailbox {
     uidlist_stamp: Option<Stamp>,
     /// UIDs whose flags we learnt about outside a refresh (found again after a rename).
     pending_flags: Vec<u32>,
+    /// UID ranges this session claimed as `\Recent` (see [`super::state`]).
+    owned_recent: Vec<std::ops::Range<u32>>,
+}
+
+/// How [`Mailbox::change_flags`] changes a message's flags (STORE's `+FLAGS`, `-FLAGS`,
+/// `FLAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
 }
 
 impl Mailbox {
@@ -492,6 +522,7 @@ impl Mailbox {
             seen: None,
             uidlist_stamp: None,
             pending_flags: Vec::new(),
+            owned_recent: Vec::new(),
         };
         mb.sync(true)?;
         Ok(mb)
@@ -644,7 +675,11 @@ impl Mailbox {
         }
         Ok(Status {
             messages: self.msgs.len() as u32,
-            recent: self.msgs.iter().filter(|m| m.is_recent()).count() as u32,
+            // STATUS RECENT: the messages no session has been told of yet.
+            recent: {
+                let first = state::first_recent(&self.dir).unwrap_or(u32::MAX);
+                self.msgs.iter().filter(|m| m.uid >= first).count() as u32
+            },
             unseen: self
                 .msgs
                 .iter()
@@ -658,7 +693,8 @@ impl Mailbox {
 
     /// STATUS of the Maildir at `path` without opening it for a session: from the uidlist and
     /// the file names when every file has a UID; else (files waiting for UIDs, no or a broken
-    /// uidlist) through a read-only open, which assigns them. RECENT counts files in `new/`.
+    /// uidlist) through a read-only open, which assigns them. RECENT counts the messages no
+    /// session has been told of yet ([`super::state`]).
     pub fn status_of(path: &Path) -> Result<Status, StoreError> {
         let entries = scan(path)?;
         let list = match uidlist::load(path).map_err(io_at(&path.join(uidlist::FILE_NAME)))? {
@@ -666,6 +702,7 @@ impl Mailbox {
             _ => return Mailbox::open(path, true)?.status(),
         };
         let by_name = list.by_name();
+        let first_recent = state::first_recent(path).unwrap_or(u32::MAX);
         let mut st = Status {
             uid_next: list.next_uid,
             uid_validity: list.uid_validity,
@@ -676,7 +713,7 @@ impl Mailbox {
                 return Mailbox::open(path, true)?.status();
             };
             st.messages += 1;
-            st.recent += u32::from(e.in_new);
+            st.recent += u32::from(rec.uid >= first_recent);
             if !parse_info(&e.name).0.contains(Flags::SEEN) {
                 st.unseen += 1;
             }
@@ -768,14 +805,12 @@ impl Mailbox {
         let mut uids = self.resolve(&entries, listed.as_ref());
         drop(listed);
 
-        let mut assigned: HashSet<String> = HashSet::new();
         if list_broken || uids.contains(&0) {
             match DotLock::acquire(&self.dir.join(uidlist::FILE_NAME), self.opts) {
                 Ok(lock) => {
                     entries = scan(&self.dir)?;
-                    let (list, new_bases) = self.assign_locked(lock, &mut entries, &mut changes)?;
+                    let list = self.assign_locked(lock, &mut entries, &mut changes)?;
                     uids = self.resolve(&entries, Some(&list));
-                    assigned = new_bases;
                 }
                 Err(LockError::Io { err, path })
                     if self.readonly
@@ -817,7 +852,8 @@ impl Mailbox {
             }
         }
 
-        self.rebuild(entries, uids, &assigned, &mut changes);
+        let recent = self.recent_test(&uids);
+        self.rebuild(entries, uids, &recent, &mut changes);
         if !self.readonly {
             self.move_new_to_cur();
         }
@@ -830,6 +866,67 @@ impl Mailbox {
         changes.flags.sort_unstable();
         changes.flags.dedup();
         Ok(changes)
+    }
+
+    /// Decides which UIDs new to this session are `\Recent` for it: a writable session claims
+    /// the ones nobody was told of yet (once, across all sessions and processes); a read-only
+    /// one sees them as recent without claiming them (RFC 3501 §6.3.2).
+    fn recent_test(&mut self, uids: &[u32]) -> RecentTest {
+        let known: HashSet<u32> = self.msgs.iter().map(|m| m.uid).collect();
+        let Some(max_new) = uids
+            .iter()
+            .copied()
+            .filter(|u| *u != 0 && !known.contains(u))
+            .max()
+        else {
+            return RecentTest::Owned(self.owned_recent.clone());
+        };
+        if self.readonly {
+            return match state::first_recent(&self.dir) {
+                Ok(first) => RecentTest::From(first),
+                Err(e) => {
+                    crate::warn!(
+                        "maildir",
+                        "{}: {e}; no message is \\Recent",
+                        self.dir.display()
+                    );
+                    RecentTest::Owned(Vec::new())
+                }
+            };
+        }
+        match state::claim_recent(&self.dir, max_new.saturating_add(1)) {
+            Ok(old) if old <= max_new => self.own_recent(old..max_new + 1),
+            Ok(_) => {}
+            Err(e) => crate::warn!(
+                "maildir",
+                "{}: {e}; new messages are not \\Recent",
+                self.dir.join(state::FILE_NAME).display()
+            ),
+        }
+        RecentTest::Owned(self.owned_recent.clone())
+    }
+
+    fn own_recent(&mut self, r: std::ops::Range<u32>) {
+        if let Some(last) = self.owned_recent.last_mut()
+            && last.end >= r.start
+        {
+            last.end = last.end.max(r.end);
+        } else {
+            self.owned_recent.push(r);
+        }
+    }
+
+    /// A message this session stored (APPEND into the selected mailbox): it is `\Recent`
+    /// here when it shows up, as the first session to know of it (what Dovecot does).
+    pub fn claim_recent_uid(&mut self, uid: u32) {
+        if self.readonly {
+            return;
+        }
+        match state::claim_recent(&self.dir, uid.saturating_add(1)) {
+            Ok(old) if old <= uid => self.own_recent(old..uid + 1),
+            Ok(_) => {}
+            Err(e) => crate::warn!("maildir", "{}: {e}", self.dir.display()),
+        }
     }
 
     /// Forgets every message (the uidlist was rebuilt elsewhere).
@@ -872,13 +969,13 @@ impl Mailbox {
 
     /// Under the uidlist lock: reads the list again (rebuilding a missing or broken one), gives
     /// UIDs to the files that have none in arrival order, drops lines of files gone from disk,
-    /// and writes the list. Returns it with the base names that got new UIDs.
+    /// and writes the list. Returns it.
     fn assign_locked(
         &mut self,
         lock: DotLock,
         entries: &mut Vec<Entry>,
         changes: &mut Changes,
-    ) -> Result<(Uidlist, HashSet<String>), StoreError> {
+    ) -> Result<Uidlist, StoreError> {
         let ul_path = self.dir.join(uidlist::FILE_NAME);
         let have_state = self.uid_validity != 0;
         let loaded = uidlist::load(&self.dir).map_err(io_at(&ul_path))?;
@@ -949,7 +1046,6 @@ impl Mailbox {
             .filter(|e| !listed.contains(e.base()))
             .collect();
         fresh.sort_by(|a, b| uidlist::arrival_cmp(&a.name, &b.name));
-        let mut new_bases = HashSet::new();
         for e in fresh {
             if list.next_uid == u32::MAX {
                 return Err(StoreError::UidsExhausted {
@@ -962,7 +1058,6 @@ impl Mailbox {
                 name: e.base().into(),
             });
             list.next_uid += 1;
-            new_bases.insert(e.base().to_string());
             dirty = true;
         }
         list.records.sort_by_key(|r| r.uid);
@@ -980,7 +1075,7 @@ impl Mailbox {
             self.uidlist_stamp = Some(st);
         }
         self.next_uid = list.next_uid;
-        Ok((list, new_bases))
+        Ok(list)
     }
 
     /// A uidlist made from this session's messages (the file vanished or broke while we had
@@ -1005,7 +1100,7 @@ impl Mailbox {
         &mut self,
         entries: Vec<Entry>,
         uids: Vec<u32>,
-        assigned: &HashSet<String>,
+        recent: &RecentTest,
         changes: &mut Changes,
     ) {
         let mut found: Vec<(u32, Entry)> = uids
@@ -1052,7 +1147,7 @@ impl Mailbox {
                 });
                 continue;
             }
-            let recent = (assigned.contains(e.base()) && !e.in_new) || (self.readonly && e.in_new);
+            let recent = recent.is_recent(uid);
             let ext = self.ext.get(&uid);
             let size = name_size(&e.name, 'S')
                 .or_else(|| ext.and_then(|x| uidlist::ext_value(x, 'S')?.parse().ok()))
@@ -1087,7 +1182,8 @@ impl Mailbox {
         }
     }
 
-    /// Moves every `new/` message to `cur/` (adding `:2,`), making it `\Recent` here.
+    /// Moves every `new/` message to `cur/` (adding `:2,`), as Dovecot does once a session
+    /// has seen it (whether it is `\Recent` is [`super::state`]'s business).
     fn move_new_to_cur(&mut self) {
         for i in 0..self.msgs.len() {
             if !self.msgs[i].in_new() {
@@ -1104,7 +1200,7 @@ impl Mailbox {
                 Ok(()) => {
                     let m = &mut self.msgs[i];
                     m.name = to.into();
-                    m.state = RECENT;
+                    m.state &= !IN_NEW;
                 }
                 // Another session moved it first: the next look finds it in cur/.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -1145,47 +1241,79 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Sets message `uid`'s flags and keywords to exactly `flags` and `keywords` (the caller
-    /// works out `+FLAGS`/`-FLAGS`): a rename inside `cur/`. Keywords new to this mailbox are
-    /// added to `dovecot-keywords`; letters without a name are kept.
+    /// Sets message `uid`'s flags and keywords to exactly `flags` and `keywords`.
     pub fn set_flags(
         &mut self,
         uid: u32,
         flags: Flags,
         keywords: &[&str],
     ) -> Result<(), StoreError> {
+        self.change_flags(uid, FlagOp::Replace, flags, keywords)
+            .map(|_| ())
+    }
+
+    /// Changes message `uid`'s flags and keywords by `op`, applied to the flags the message has
+    /// on disk now, not to this session's last look: the file is renamed from the name the
+    /// flags were read from, so a rename by another session or process in between makes the
+    /// rename fail; the message is found again and the change applied to its new flags (a
+    /// compare-and-swap on the file name). Keywords new to this mailbox are added to
+    /// `dovecot-keywords`; letters without a name are kept. Returns whether anything changed.
+    pub fn change_flags(
+        &mut self,
+        uid: u32,
+        op: FlagOp,
+        flags: Flags,
+        keywords: &[&str],
+    ) -> Result<bool, StoreError> {
         self.check_writable()?;
         let idx = self.index(uid).ok_or(StoreError::NoSuchMessage { uid })?;
-        let mut bits = match self.keywords.bits_of(keywords) {
-            Ok(b) => b,
-            Err(missing) => {
-                let lock = DotLock::acquire(&self.dir.join(uidlist::FILE_NAME), self.opts)?;
-                let k = keywords::ensure(&self.dir, &missing, &lock, self.opts)?;
-                drop(lock);
-                self.keywords = k;
-                self.keywords_mtime = keywords::read(&self.dir)?.1;
-                self.keywords.bits_of(keywords).unwrap_or(0)
+        let bits = if op == FlagOp::Remove {
+            // Only names the mailbox has can be removed; others are not set anyway.
+            keywords
+                .iter()
+                .filter_map(|k| self.keywords.index_of(k))
+                .fold(0u32, |acc, i| acc | 1 << i)
+        } else {
+            match self.keywords.bits_of(keywords) {
+                Ok(b) => b,
+                Err(missing) => {
+                    let lock = DotLock::acquire(&self.dir.join(uidlist::FILE_NAME), self.opts)?;
+                    let k = keywords::ensure(&self.dir, &missing, &lock, self.opts)?;
+                    drop(lock);
+                    self.keywords = k;
+                    self.keywords_mtime = keywords::read(&self.dir)?.1;
+                    self.keywords.bits_of(keywords).unwrap_or(0)
+                }
             }
         };
         let unnamed: u32 = (0..keywords::MAX_KEYWORDS)
             .filter(|&i| self.keywords.name(i).is_none())
             .fold(0, |acc, i| acc | 1 << i);
-        bits |= self.msgs[idx].keywords & unnamed;
-        for _ in 0..3 {
+        for _ in 0..5 {
             let m = &self.msgs[idx];
-            let to = with_flags(&m.name, flags, bits);
+            let (new_flags, new_bits) = match op {
+                FlagOp::Add => (m.flags | flags, m.keywords | bits),
+                FlagOp::Remove => {
+                    let mut f = m.flags;
+                    f.remove(flags);
+                    (f, m.keywords & !bits)
+                }
+                FlagOp::Replace => (flags, bits | (m.keywords & unnamed)),
+            };
+            let changed = new_flags != m.flags || new_bits != m.keywords;
+            let to = with_flags(&m.name, new_flags, new_bits);
             if !m.in_new() && *m.name == *to {
-                return Ok(());
+                return Ok(changed);
             }
             let from = self.file_path(m);
             match fs::rename(&from, self.dir.join("cur").join(&to)) {
                 Ok(()) => {
                     let m = &mut self.msgs[idx];
                     m.name = to.into();
-                    m.flags = flags;
-                    m.keywords = bits;
+                    m.flags = new_flags;
+                    m.keywords = new_bits;
                     m.state &= !IN_NEW;
-                    return Ok(());
+                    return Ok(changed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     if !self.locate(idx)? {
@@ -1196,6 +1324,12 @@ impl Mailbox {
             }
         }
         Err(StoreError::NoSuchMessage { uid })
+    }
+
+    /// The caller tells the client message `uid`'s flags itself: no need to report them again
+    /// as a change with the next refresh.
+    pub fn flags_reported(&mut self, uid: u32) {
+        self.pending_flags.retain(|&u| u != uid);
     }
 
     /// Removes messages `uids` (unknown or already vanished ones are skipped) and their
@@ -1729,7 +1863,10 @@ mod tests {
         assert_eq!(c.new, vec![1]);
         let m = mb.message(1).unwrap();
         assert!(m.name().ends_with(",S=17,W=20:2,Sa"), "{}", m.name());
-        assert!(!m.is_recent());
+        assert!(
+            m.is_recent(),
+            "recent for the first session that learns of it"
+        );
         assert_eq!(mb.size(1).unwrap(), 17);
         assert_eq!(mb.vsize(1).unwrap(), 20);
         assert_eq!(mb.internal_date(1).unwrap(), date);
