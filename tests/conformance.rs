@@ -200,7 +200,12 @@ fn conformance_scripts_pass_on_s3imap_and_dovecot() {
     let queue = Mutex::new(
         scripts
             .iter()
-            .flat_map(|s| ports.iter().map(move |p| (s, *p)))
+            .flat_map(|s| {
+                ports
+                    .iter()
+                    .filter(move |p| s.only.is_none_or(|o| o == p.0))
+                    .map(move |p| (s, *p))
+            })
             .collect::<Vec<_>>(),
     );
     std::thread::scope(|sc| {

@@ -488,7 +488,11 @@ fn idle_hears_new_mail_and_sigterm_says_bye() {
     );
     // How soon is bench/latency's question; here: it comes, unasked.
     let l = c.line();
-    assert!(l.starts_with("* 2 EXISTS"), "{l}");
+    assert!(
+        l.starts_with("* 2 EXISTS"),
+        "{l}\n--- server log ---\n{}",
+        s.log()
+    );
     // SIGTERM: the session is told, the server exits cleanly.
     let code = s.stop();
     let mut rest = String::new();
@@ -744,4 +748,138 @@ fn two_sessions_on_one_mailbox_agree() {
     let rb = b.cmd("b5", "NOOP");
     assert!(ra.iter().any(|l| l.starts_with("* 3 EXISTS")), "{ra:?}");
     assert!(rb.iter().any(|l| l.starts_with("* 3 EXISTS")), "{rb:?}");
+}
+
+/// neomutt's "postpone draft" (and any client that waits for `+`): APPEND with a
+/// synchronizing literal gets exactly one continuation, then the tagged answer.
+#[test]
+fn synchronizing_append_gets_exactly_one_continuation() {
+    let t = Setup::new();
+    let s = t.serve();
+    let mut c = s.raw();
+    c.cmd("a1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    let msg = b"From: alice@example.com\r\nSubject: draft\r\n\r\npostponed\r\n";
+    c.send(format!("a2 APPEND Drafts (\\Draft) {{{}}}\r\n", msg.len()).as_bytes());
+    let l = c.line();
+    assert!(l.starts_with("+ "), "{l}");
+    c.send(msg);
+    c.send(b"\r\n");
+    let l = c.line();
+    assert!(
+        l.starts_with("a2 OK [APPENDUID "),
+        "one '+' only, then the answer: {l}"
+    );
+    // Two messages, both synchronizing (MULTIAPPEND-style): one '+' each.
+    c.send(format!("a3 APPEND Drafts {{{}}}\r\n", msg.len()).as_bytes());
+    assert!(c.line().starts_with("+ "));
+    c.send(msg);
+    c.send(format!(" {{{}}}\r\n", msg.len()).as_bytes());
+    assert!(c.line().starts_with("+ "));
+    c.send(msg);
+    c.send(b"\r\n");
+    let l = c.line();
+    assert!(l.starts_with("a3 OK [APPENDUID "), "{l}");
+    let r = c.cmd("a4", "STATUS Drafts (MESSAGES)");
+    assert!(r[0].contains("MESSAGES 3"), "no duplicate drafts: {r:?}");
+}
+
+/// `curl -T` uploads a message with APPEND (it sends `{n}` and waits for one `+`).
+#[test]
+fn curl_uploads_a_message() {
+    let t = Setup::new();
+    let s = t.serve();
+    let file = t.work.path().join("upload.eml");
+    std::fs::write(
+        &file,
+        b"From: bob@example.com\r\nTo: alice@example.com\r\nSubject: uploaded\r\n\r\nvia curl -T\r\n",
+    )
+    .unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "30", "-T"])
+        .arg(&file)
+        .args([
+            "-u",
+            &format!("alice@example.com:{PASSWORD}"),
+            &format!("imap://127.0.0.1:{}/Drafts", s.port),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl -T failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    let got = s.python(
+        "alice@example.com",
+        "typ, d = ok(M.select('Drafts'))\nprint(int(d[0]))\n\
+         typ, d = ok(M.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])'))\nprint(d[0][1].decode().strip())\n",
+    );
+    assert_eq!(got, "1\nSubject: uploaded\n");
+}
+
+/// imaplib with `ENABLE UTF8=ACCEPT` (it then sends strings as UTF-8): a folder with a
+/// non-ASCII name is created, listed in UTF-8 and selected; without ENABLE the same folder
+/// is listed in modified UTF-7.
+#[test]
+fn utf8_folder_names_after_enable_utf8_accept() {
+    let t = Setup::new();
+    let s = t.serve();
+    let out = s.python(
+        "alice@example.com",
+        r#"
+typ, d = ok(M.capability())
+assert b'UTF8=ACCEPT' in d[0], d
+ok(M.enable('UTF8=ACCEPT'))
+ok(M.create('"Entwürfe"'))
+typ, d = ok(M.list('""', '"Entw*"'))
+print(d)
+typ, d = ok(M.select('"Entwürfe"'))
+print(int(d[0]))
+"#,
+    );
+    // imaplib prints the (literal) name as bytes: UTF-8, not modified UTF-7.
+    assert!(out.contains(r"Entw\xc3\xbcrfe"), "listed in UTF-8: {out}");
+    assert!(out.trim_end().ends_with('0'), "{out}");
+    let out = s.python(
+        "alice@example.com",
+        "typ, d = ok(M.list('\"\"', 'Entw*'))\nprint(d)\n",
+    );
+    assert!(out.contains("Entw&APw-rfe"), "without ENABLE: {out}");
+}
+
+/// A failed command leaves a debug line with the connection, the tag and the command's
+/// name, never its arguments (a password, a literal's content).
+#[test]
+fn failed_commands_are_logged_at_debug_without_their_arguments() {
+    let t = Setup::new();
+    let s = t.serve();
+    let mut c = s.raw();
+    c.cmd("x0", "LOGIN alice@example.com \"not-the-password-42\"");
+    c.cmd("x1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    c.cmd("x2", "SELECT NoSuchFolder");
+    c.send(b"x3 APPEND Nowhere {11}\r\n");
+    let l = c.line();
+    assert!(l.starts_with("x3 NO [TRYCREATE]"), "{l}");
+    c.cmd("x4", "FROBNICATE secret-literal-content");
+    c.cmd("x5", "LOGOUT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.log().contains("x4") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = s.log();
+    for want in [
+        "127.0.0.1:",
+        "SELECT: x2 NO [NONEXISTENT]",
+        "APPEND: x3 NO [TRYCREATE]",
+        "x4 BAD",
+    ] {
+        assert!(log.contains(want), "{want:?} not in the log:\n{log}");
+    }
+    for secret in ["not-the-password-42", PASSWORD, "secret-literal-content"] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
+        );
+    }
 }

@@ -397,7 +397,7 @@ def report(args, manifest, results, info) -> str:
     L.append("")
     L.append(f"Machine: {machine_line()}. s3imap at `{git_rev()}`.")
     L.append("")
-    L.append(f"Reproduce: `python3 bench/imap/run.py --count {manifest['count']} --rounds "
+    L.append(f"Reproduce: `.venv/bin/python bench/imap/run.py --count {manifest['count']} --rounds "
              f"{args.rounds} --seed {args.seed}` (as root; bench/imap/README.md says what is "
              "measured and how).")
     L.append("")

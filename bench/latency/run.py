@@ -96,7 +96,7 @@ def main():
         p50 = statistics.median(lat)
         p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
         md = (f"## New-mail latency: PUT into S3 → EXISTS in IDLE\n\n"
-              f"Reproduce: `python3 bench/latency/run.py --count {a.count} --sync-interval {a.sync_interval}` "
+              f"Reproduce: `.venv/bin/python bench/latency/run.py --count {a.count} --sync-interval {a.sync_interval}` "
               f"(after `cargo build --release`). {a.count} messages PUT one at a time with s5cmd into loopback "
               f"SeaweedFS; `s3imap serve` syncing in-process every {a.sync_interval}; one client in IDLE on INBOX; "
               f"time from the end of the PUT to `* n EXISTS`; PUTs at a random phase of the polling.\n\n"

@@ -293,6 +293,8 @@ pub struct AppendMessageHead<'a> {
     pub flags: Vec<Flag<'a>>,
     pub date: Option<DateTime>,
     pub literal: LiteralHead,
+    /// Sent as `UTF8 (~{n}...)` (RFC 6855 §4): a `)` follows the literal.
+    pub utf8: bool,
 }
 
 /// A literal announcement: `{n}`, `{n+}`, `~{n}` or `~{n+}`.

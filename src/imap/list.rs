@@ -202,7 +202,16 @@ pub fn answer(
             }
             let mut attrs = Vec::new();
             if !e.selectable {
-                attrs.push("\\Noselect".to_string());
+                // A parent that exists only through its children: LIST-EXTENDED calls it
+                // \NonExistent (RFC 5258 §3.4; it implies \Noselect).
+                attrs.push(
+                    if args.extended {
+                        "\\NonExistent"
+                    } else {
+                        "\\Noselect"
+                    }
+                    .to_string(),
+                );
             }
             attrs.push(children_attr(e));
             attrs.extend(uses);

@@ -34,14 +34,41 @@ pub struct Selected {
 /// An error a command answers with `NO`.
 pub type CmdResult = Result<(), String>;
 
-/// What [`fetch_err`] makes of a message that vanished.
-const GONE: &str = "\u{0}gone";
+/// Why one message of a FETCH got no answer.
+#[derive(Debug)]
+enum FetchError {
+    /// Expunged by another session or process meanwhile: left out of the answer (RFC 9051
+    /// §6.4.5 allows it), the command still OK.
+    Gone,
+    /// The command ends with NO and this text (with its response code).
+    No(String),
+}
 
-/// Like [`store_err`], but a message that vanished meanwhile is [`GONE`], not an error.
-fn fetch_err(e: StoreError) -> String {
-    match e {
-        StoreError::NoSuchMessage { .. } => GONE.to_string(),
-        e => store_err(e),
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchMessage { .. } => FetchError::Gone,
+            e => FetchError::No(store_err(e)),
+        }
+    }
+}
+
+impl FetchError {
+    /// A read of the message file failed: it vanished, or something worse.
+    fn io(e: std::io::Error) -> FetchError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            FetchError::Gone
+        } else {
+            crate::warn!("imap", "reading a message: {e}");
+            FetchError::No(format!("[SERVERBUG] reading the message: {e}"))
+        }
+    }
+
+    fn into_io(self) -> std::io::Error {
+        match self {
+            FetchError::Gone => std::io::Error::from(std::io::ErrorKind::NotFound),
+            FetchError::No(s) => std::io::Error::other(s),
+        }
     }
 }
 
@@ -314,8 +341,9 @@ impl Selected {
         out: &mut Output,
     ) -> Result<bool, String> {
         match self.fetch_one_inner(uid, attrs, uid_cmd, out) {
-            Err(e) if e == GONE => Ok(false),
-            other => other,
+            Ok(b) => Ok(b),
+            Err(FetchError::Gone) => Ok(false),
+            Err(FetchError::No(s)) => Err(s),
         }
     }
 
@@ -325,7 +353,7 @@ impl Selected {
         attrs: &[FetchAttr<'_>],
         uid_cmd: bool,
         out: &mut Output,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, FetchError> {
         let Some(seq) = self.seq_of(uid) else {
             return Ok(false);
         };
@@ -357,8 +385,7 @@ impl Selected {
                     want_flags = true;
                     self.mailbox.flags_reported(uid);
                 }
-                Err(StoreError::NoSuchMessage { .. }) => return Ok(false),
-                Err(e) => return Err(fetch_err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         let mut items: Vec<u8> = Vec::with_capacity(256);
@@ -376,19 +403,29 @@ impl Selected {
         // The chunks of this response: bytes with file ranges between them.
         let mut chunks: Vec<Chunk> = Vec::new();
         let mut tree: Option<std::sync::Arc<mime::Part>> = None;
-        let path = self
-            .mailbox
-            .path(uid)
-            .ok_or_else(|| "message vanished".to_string())?;
+        // The message's file, opened once: the ranges streamed from it stay this message's
+        // even if another session renames (flags) or unlinks (expunge) it meanwhile.
+        let mut file: Option<std::sync::Arc<std::fs::File>> = None;
+        let open = |mb: &mut Mailbox,
+                    file: &mut Option<std::sync::Arc<std::fs::File>>|
+         -> Result<std::sync::Arc<std::fs::File>, FetchError> {
+            if let Some(f) = file {
+                return Ok(f.clone());
+            }
+            let f = std::sync::Arc::new(mb.open_file(uid)?);
+            *file = Some(f.clone());
+            Ok(f)
+        };
         let load_tree = |mb: &mut Mailbox,
+                         file: &mut Option<std::sync::Arc<std::fs::File>>,
                          tree: &mut Option<std::sync::Arc<mime::Part>>|
-         -> Result<std::sync::Arc<mime::Part>, String> {
+         -> Result<std::sync::Arc<mime::Part>, FetchError> {
             if let Some(t) = tree {
                 return Ok(t.clone());
             }
-            let f = mb.open_file(uid).map_err(fetch_err)?;
-            let t =
-                meta::tree(&dir, &unique, f).map_err(|e| format!("reading the message: {e}"))?;
+            // Freshly opened, so read from its start (streaming later uses positioned reads).
+            let f = open(mb, file)?;
+            let t = meta::tree(&dir, &unique, &*f).map_err(FetchError::io)?;
             *tree = Some(t.clone());
             Ok(t)
         };
@@ -412,16 +449,19 @@ impl Selected {
                     items.extend_from_slice(response::internal_date(t).as_bytes());
                 }
                 FetchAttr::Rfc822Size => {
-                    let n = self.mailbox.vsize(uid).map_err(fetch_err)?;
+                    let n = self.mailbox.vsize(uid)?;
                     sep(&mut items, &mut first);
                     items.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes());
                 }
                 FetchAttr::Envelope | FetchAttr::BodyStructure | FetchAttr::Body => {
                     let mb = &mut self.mailbox;
                     let r = meta::rendered(&dir, &unique, || {
-                        load_tree(mb, &mut tree).map_err(std::io::Error::other)
+                        load_tree(mb, &mut file, &mut tree).map_err(FetchError::into_io)
                     })
-                    .map_err(|e| format!("reading the message: {e}"))?;
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => FetchError::Gone,
+                        _ => FetchError::No(e.to_string()),
+                    })?;
                     sep(&mut items, &mut first);
                     let (name, val) = match a {
                         FetchAttr::Envelope => ("ENVELOPE ", &r.envelope),
@@ -466,7 +506,7 @@ impl Selected {
                         ),
                         _ => unreachable!("matched above"),
                     };
-                    let t = load_tree(&mut self.mailbox, &mut tree)?;
+                    let t = load_tree(&mut self.mailbox, &mut file, &mut tree)?;
                     let names_owned: Vec<Vec<u8>>;
                     let names: Vec<&[u8]>;
                     let spec = match spec_text {
@@ -500,7 +540,7 @@ impl Selected {
                             items.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
                             chunks.push(Chunk::Bytes(std::mem::take(&mut items)));
                             chunks.push(Chunk::File {
-                                path: path.clone(),
+                                file: open(&mut self.mailbox, &mut file)?,
                                 offset: r.start,
                                 len: r.end - r.start,
                                 crlf: true,
@@ -511,7 +551,7 @@ impl Selected {
                     }
                 }
                 FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. } => {
-                    return Err("BINARY is not supported".into());
+                    return Err(FetchError::No("BINARY is not supported".into()));
                 }
             }
         }

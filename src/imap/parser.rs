@@ -624,6 +624,8 @@ pub struct Framer {
     prechecks: u8,
     /// The tag of a streamed APPEND, whose first line is no longer buffered.
     tag: String,
+    /// The streamed message was a `UTF8 (~{n}` one: its `)` follows the literal.
+    utf8_close: bool,
 }
 
 impl Framer {
@@ -640,6 +642,7 @@ impl Framer {
             append: AppendPhase::Unknown,
             prechecks: 0,
             tag: String::new(),
+            utf8_close: false,
         }
     }
 
@@ -696,6 +699,7 @@ impl Framer {
         self.append = AppendPhase::Unknown;
         self.prechecks = 0;
         self.tag.clear();
+        self.utf8_close = false;
     }
 
     /// Examine the buffer (the whole of it, starting at the current command) and say what
@@ -877,7 +881,7 @@ impl Framer {
             let len = self.pos;
             if self.append == AppendPhase::Streaming {
                 let piece = buf.get(..len).unwrap_or_default();
-                return Some(match append_next(piece, &self.limits) {
+                return Some(match append_next(piece, &self.limits, self.utf8_close) {
                     Ok(None) => {
                         self.reset();
                         FrameEvent::AppendDone { len }
@@ -896,9 +900,10 @@ impl Framer {
                 return Some(self.fail(buf, lf, too_big));
             }
             let piece = buf.get(..self.pos).unwrap_or_default();
-            return Some(match append_next(piece, &self.limits) {
+            return Some(match append_next(piece, &self.limits, self.utf8_close) {
                 Ok(Some(message)) => {
                     let len = self.pos;
+                    self.utf8_close = message.utf8;
                     self.start_stream(message.literal);
                     FrameEvent::AppendNext { len, message }
                 }
@@ -926,6 +931,7 @@ impl Framer {
                         self.tag.clear();
                         self.tag.push_str(head.tag);
                         self.append = AppendPhase::Streaming;
+                        self.utf8_close = head.message.utf8;
                         self.start_stream(head.message.literal);
                         return Some(FrameEvent::AppendStart { len, head });
                     }
@@ -2102,6 +2108,9 @@ impl<'a> P<'a> {
         loop {
             let head = self.append_message_head()?;
             let data = self.literal_body(head.literal)?;
+            if head.utf8 {
+                self.close_paren()?;
+            }
             messages.push(AppendMessage {
                 flags: head.flags,
                 date: head.date,
@@ -2128,6 +2137,15 @@ impl<'a> P<'a> {
             date = Some(self.date_time()?);
             self.sp("message literal")?;
         }
+        // RFC 6855 §4: `UTF8 (~{n}...)`, a message with UTF-8 headers.
+        let utf8 = self.eat_keyword(b"UTF8");
+        if utf8 {
+            self.sp("UTF8 (")?;
+            self.byte(b'(', "UTF8 (")?;
+            if self.peek()? != b'~' {
+                return Err(self.unexpected("a literal8 (~{n}) inside UTF8 (...)"));
+            }
+        }
         let literal = match self.peek()? {
             b'{' | b'~' => self.literal_head(true)?,
             _ => return Err(self.unexpected("message literal")),
@@ -2136,6 +2154,7 @@ impl<'a> P<'a> {
             flags,
             date,
             literal,
+            utf8,
         })
     }
 
@@ -2652,9 +2671,17 @@ fn append_head<'a>(piece: &'a [u8], limits: &Limits) -> R<AppendHead<'a>> {
     })
 }
 
-/// After a streamed message: a line end (`None`), or the next message's head.
-fn append_next<'a>(piece: &'a [u8], limits: &Limits) -> R<Option<AppendMessageHead<'a>>> {
+/// After a streamed message: a line end (`None`), or the next message's head. `close`: the
+/// message was a `UTF8 (~{n}` one, whose `)` comes first.
+fn append_next<'a>(
+    piece: &'a [u8],
+    limits: &Limits,
+    close: bool,
+) -> R<Option<AppendMessageHead<'a>>> {
     let mut p = P::new(piece, limits);
+    if close {
+        p.close_paren()?;
+    }
     if p.at_eol()? {
         p.eol()?;
         return if p.pos == piece.len() {
@@ -4564,6 +4591,32 @@ mod tests {
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         let run = drive(&mut Framer::new(lim()), &bytes);
         assert_eq!(run.continuations, 2);
+    }
+
+    #[test]
+    fn append_utf8_data_extension() {
+        // RFC 6855 §4: `UTF8 (~{n}...)`, streamed and whole, with the `)` after each literal.
+        let input = b"a APPEND INBOX UTF8 (~{3+}\r\n\xc3\xa4x) (\\Seen) UTF8 (~{2}\r\nyz)\r\n";
+        let run = drive(&mut Framer::new(lim()), &[input]);
+        let lit = |len, sync, binary| LiteralHead { len, sync, binary };
+        assert_eq!(
+            run.events,
+            vec![
+                Ev::Start("a".into(), b"INBOX".to_vec(), lit(3, false, true)),
+                Ev::Data(b"\xc3\xa4x".to_vec()),
+                Ev::Next(lit(2, true, true)),
+                Ev::Data(b"yz".to_vec()),
+                Ev::Done,
+            ]
+        );
+        let CommandKind::Append { messages, .. } = kind(input) else {
+            panic!()
+        };
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[1].data, b"yz");
+        // The closing parenthesis is required, and UTF8 takes only a literal8.
+        assert!(parse_command(b"a APPEND INBOX UTF8 (~{2+}\r\nyz\r\n", &lim()).is_err());
+        assert!(parse_command(b"a APPEND INBOX UTF8 ({2+}\r\nyz)\r\n", &lim()).is_err());
     }
 
     #[test]

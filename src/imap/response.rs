@@ -3,15 +3,18 @@
 //!
 //! Pure: nothing here touches a socket or reads a file.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::sync::Arc;
 
 /// A piece of the output: bytes, or bytes of a file that the server streams without holding
 /// them in memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Chunk {
     Bytes(Vec<u8>),
     File {
-        path: PathBuf,
+        /// The message's file, opened when the answer was built: another session renaming
+        /// or unlinking it meanwhile does not change what is streamed.
+        file: Arc<File>,
         /// Raw byte offset in the file.
         offset: u64,
         /// Raw bytes to read from `offset`.
@@ -29,6 +32,8 @@ pub enum Chunk {
 pub struct Output {
     chunks: Vec<Chunk>,
     buffered: usize,
+    /// Tagged NO/BAD answers written since the last [`Output::take_failures`], for the log.
+    failures: Vec<String>,
 }
 
 /// Above this many buffered bytes a long command yields so the server can write.
@@ -58,6 +63,16 @@ impl Output {
         self.chunks.push(chunk);
     }
 
+    /// Notes a tagged NO or BAD (`"a1 NO [TRYCREATE] No such mailbox"`) for the log.
+    pub fn note_failure(&mut self, line: String) {
+        self.failures.push(line);
+    }
+
+    /// The failures noted so far, taken.
+    pub fn take_failures(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.failures)
+    }
+
     /// True when enough is buffered that the server should write before more work.
     pub fn is_full(&self) -> bool {
         self.buffered >= FLUSH_AT
@@ -79,8 +94,8 @@ impl Output {
         for c in &self.chunks {
             match c {
                 Chunk::Bytes(b) => v.extend_from_slice(b),
-                Chunk::File { path, .. } => {
-                    v.extend_from_slice(format!("<file {}>", path.display()).as_bytes())
+                Chunk::File { offset, take, .. } => {
+                    v.extend_from_slice(format!("<file {offset}+{take}>").as_bytes())
                 }
             }
         }
@@ -189,9 +204,10 @@ mod tests {
         let mut o = Output::new();
         o.put(b"* 1 EXISTS\r\n");
         o.put(b"* 0 RECENT\r\n");
-        assert_eq!(
-            o.take(),
-            vec![Chunk::Bytes(b"* 1 EXISTS\r\n* 0 RECENT\r\n".to_vec())]
+        let chunks = o.take();
+        assert!(
+            matches!(&chunks[..], [Chunk::Bytes(b)] if b == b"* 1 EXISTS\r\n* 0 RECENT\r\n"),
+            "{chunks:?}"
         );
         o.put(&vec![b'x'; FLUSH_AT]);
         assert!(o.is_full());

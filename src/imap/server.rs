@@ -16,7 +16,7 @@ use futures_rustls::TlsAcceptor;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::{Async, Timer};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -286,6 +286,8 @@ struct Connection {
     buf: Vec<u8>,
     session: Session,
     out: Output,
+    /// The command being answered, for the log of its failures.
+    current: &'static str,
 }
 
 const READ_CHUNK: usize = 4096;
@@ -308,6 +310,7 @@ impl Connection {
             buf: Vec::new(),
             session,
             out: Output::new(),
+            current: "",
         }
     }
 
@@ -339,12 +342,12 @@ impl Connection {
                 FrameEvent::Error { tag, kind } => {
                     let tag = tag.map(|t| t.into_owned()).unwrap_or_else(|| "*".into());
                     let line = match kind {
-                        ParseErrorKind::LiteralTooBig { .. } => {
-                            format!("{tag} NO [TOOBIG] {kind}\r\n")
-                        }
-                        _ => format!("{tag} BAD {kind}\r\n"),
+                        ParseErrorKind::LiteralTooBig { .. } => format!("{tag} NO [TOOBIG] {kind}"),
+                        _ => format!("{tag} BAD {kind}"),
                     };
-                    self.out.put(line.as_bytes());
+                    self.out.put(format!("{line}\r\n").as_bytes());
+                    self.current = "(unparsed)";
+                    self.out.note_failure(line);
                     self.flush().await?;
                 }
                 FrameEvent::Skip { len } => {
@@ -353,6 +356,7 @@ impl Connection {
                 FrameEvent::Command { len } => {
                     let step = match parse_command(&self.buf[..len], &self.shared.cfg.limits) {
                         Ok(Parsed::Complete { command, .. }) => {
+                            self.current = command.kind.name();
                             self.session.execute(command, &mut self.out)
                         }
                         Ok(Parsed::Incomplete(_)) => {
@@ -361,7 +365,11 @@ impl Connection {
                         }
                         Err(e) => {
                             let tag = e.tag.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
-                            self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                            {
+                                let line = format!("{tag} BAD {}", e.kind);
+                                self.out.put(format!("{line}\r\n").as_bytes());
+                                self.out.note_failure(line);
+                            }
                             Step::Done
                         }
                     };
@@ -374,6 +382,7 @@ impl Connection {
                     }
                 }
                 FrameEvent::AppendStart { len, head } => {
+                    self.current = "APPEND";
                     let accepted = self.session.append_start(&head, &mut self.out);
                     if !accepted {
                         framer.reject_literal();
@@ -463,7 +472,11 @@ impl Connection {
                             }
                             Some(Err(e)) => {
                                 self.buf.drain(..e.skip.min(self.buf.len()));
-                                self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                                {
+                                    let line = format!("{tag} BAD {}", e.kind);
+                                    self.out.put(format!("{line}\r\n").as_bytes());
+                                    self.out.note_failure(line);
+                                }
                                 break Step::Done;
                             }
                             None => match self.read_more(self.shared.cfg.login_timeout).await? {
@@ -510,7 +523,11 @@ impl Connection {
                 }
                 Some(Err(e)) => {
                     self.buf.drain(..e.skip.min(self.buf.len()));
-                    self.out.put(format!("{tag} BAD {}\r\n", e.kind).as_bytes());
+                    {
+                        let line = format!("{tag} BAD {}", e.kind);
+                        self.out.put(format!("{line}\r\n").as_bytes());
+                        self.out.note_failure(line);
+                    }
                     self.flush().await?;
                     return Ok(true);
                 }
@@ -593,6 +610,9 @@ impl Connection {
 
     /// Writes out everything the session produced.
     async fn flush(&mut self) -> io::Result<()> {
+        // NO/BAD answers of the parts that run outside `Session::execute` (FETCH resumed,
+        // APPEND, AUTHENTICATE, framing errors), logged at debug level.
+        self.session.log_failures(self.current, &mut self.out);
         let chunks = self.out.take();
         if chunks.is_empty() {
             return Ok(());
@@ -601,13 +621,13 @@ impl Connection {
             match c {
                 Chunk::Bytes(b) => self.stream.write_all(&b).await?,
                 Chunk::File {
-                    path,
+                    file,
                     offset,
                     len,
                     crlf,
                     skip,
                     take,
-                } => stream_file(&mut self.stream, &path, offset, len, crlf, skip, take).await?,
+                } => stream_file(&mut self.stream, &file, offset, len, crlf, skip, take).await?,
             }
         }
         self.stream.flush().await
@@ -624,31 +644,29 @@ fn ctx_login_delay(ctx: &Context) -> Duration {
 /// rather than a broken protocol).
 async fn stream_file(
     w: &mut Stream,
-    path: &std::path::Path,
-    offset: u64,
+    file: &std::fs::File,
+    mut offset: u64,
     len: u64,
     crlf: bool,
     mut skip: u64,
     mut take: u64,
 ) -> io::Result<()> {
-    let mut file = std::fs::File::open(path).ok();
-    if let Some(f) = file.as_mut()
-        && f.seek(SeekFrom::Start(offset)).is_err()
-    {
-        file = None;
-    }
     let mut raw = vec![0u8; 32 * 1024];
     let mut conv: Vec<u8> = Vec::with_capacity(if crlf { 64 * 1024 } else { 0 });
     let mut left = len;
     let mut prev_cr = false;
     while take > 0 {
         let want = (raw.len() as u64).min(left) as usize;
-        let n = match file.as_mut() {
-            Some(f) if want > 0 => f.read(&mut raw[..want])?,
-            _ => 0,
+        // Positioned reads: the file is shared, its cursor is not ours.
+        let n = if want > 0 {
+            std::os::unix::fs::FileExt::read_at(file, &mut raw[..want], offset)?
+        } else {
+            0
         };
+        offset += n as u64;
         if n == 0 {
-            // Short file: pad what is still owed.
+            // Shorter than when the answer was built (truncated by another program): pad
+            // what is still owed, as the literal's length was already sent.
             let pad = vec![b' '; take.min(64 * 1024) as usize];
             w.write_all(&pad).await?;
             take -= pad.len() as u64;

@@ -173,6 +173,8 @@ pub struct Session {
     peer: SocketAddr,
     /// ENABLE'd extensions.
     enabled: Vec<&'static str>,
+    /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names travel as UTF-8, not modified UTF-7.
+    utf8: bool,
     pending: Option<PendingFetch>,
     append: Option<Append>,
 }
@@ -196,6 +198,7 @@ impl Session {
             starttls_offered,
             peer,
             enabled: Vec::new(),
+            utf8: false,
             pending: None,
             append: None,
         }
@@ -234,7 +237,7 @@ impl Session {
             _ => {
                 c.push_str(
                     " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
-                     LIST-STATUS ESEARCH SEARCHRES",
+                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
             }
@@ -247,8 +250,23 @@ impl Session {
         out.put(format!("* OK [CAPABILITY {}] s3imap ready\r\n", self.capabilities()).as_bytes());
     }
 
-    /// Runs one command.
+    /// Runs one command. A NO or BAD it answers is logged at debug level with the connection,
+    /// the tag and the command's name (never its arguments: they may hold a password).
     pub fn execute(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
+        let name = cmd.kind.name();
+        let step = self.execute_inner(cmd, out);
+        self.log_failures(name, out);
+        step
+    }
+
+    /// Logs the NO/BAD answers in `out` (debug level).
+    pub fn log_failures(&self, command: &str, out: &mut Output) {
+        for f in out.take_failures() {
+            crate::debug!("imap", "{}: {command}: {f}", self.peer);
+        }
+    }
+
+    fn execute_inner(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
         let tag = cmd.tag;
         use CommandKind as K;
         match cmd.kind {
@@ -340,6 +358,7 @@ impl Session {
                         && !self.enabled.contains(&"UTF8=ACCEPT")
                     {
                         self.enabled.push("UTF8=ACCEPT");
+                        self.utf8 = true;
                         on.push("UTF8=ACCEPT");
                     }
                 }
@@ -384,6 +403,7 @@ impl Session {
     ) -> Step {
         use CommandKind as K;
         let name = kind.name();
+        let utf8 = self.utf8;
         let result: Result<Step, String> = match kind {
             K::Select { mailbox, .. } | K::Examine { mailbox, .. } if true => {
                 let readonly = name == "EXAMINE";
@@ -412,7 +432,7 @@ impl Session {
             K::Create {
                 mailbox,
                 special_use,
-            } => folder_name(&mailbox).and_then(|n| {
+            } => folder_name(&mailbox, utf8).and_then(|n| {
                 if folders::is_inbox(&n) {
                     return Err("[ALREADYEXISTS] INBOX always exists".into());
                 }
@@ -429,7 +449,7 @@ impl Session {
                 }
                 Ok(Step::Done)
             }),
-            K::Delete { mailbox } => folder_name(&mailbox).and_then(|n| {
+            K::Delete { mailbox } => folder_name(&mailbox, utf8).and_then(|n| {
                 if self.selected.as_ref().is_some_and(|s| s.name == n) {
                     self.selected = None;
                 }
@@ -441,8 +461,8 @@ impl Session {
                 }
                 Ok(Step::Done)
             }),
-            K::Rename { from, to } => folder_name(&from).and_then(|f| {
-                let t = folder_name(&to)?;
+            K::Rename { from, to } => folder_name(&from, utf8).and_then(|f| {
+                let t = folder_name(&to, utf8)?;
                 folders::rename(&user.dir, &f, &t).map_err(folder_err)?;
                 for (attr, folder) in special_uses(&user.dir) {
                     if folder == f {
@@ -453,7 +473,7 @@ impl Session {
             }),
             K::Subscribe { mailbox } | K::Unsubscribe { mailbox } if true => {
                 let on = matches!(name, "SUBSCRIBE");
-                folder_name(&mailbox).and_then(|n| {
+                folder_name(&mailbox, utf8).and_then(|n| {
                     folders::set_subscribed(&user.dir, &n, on).map_err(folder_err)?;
                     Ok(Step::Done)
                 })
@@ -494,7 +514,7 @@ impl Session {
             // RFC 7162 §3.2.11 / RFC 9051 §7.1: the previous mailbox is closed first.
             out.put(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
-        let name = folder_name(mailbox)?;
+        let name = folder_name(mailbox, self.utf8)?;
         let path = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
         let mut sel = Selected::open(path, name, readonly).map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
@@ -530,8 +550,14 @@ impl Session {
         lsub: bool,
         out: &mut Output,
     ) -> Result<(), String> {
-        let reference = utf7::decode(args.reference.as_bytes())
-            .unwrap_or_else(|_| String::from_utf8_lossy(args.reference.as_bytes()).into_owned());
+        let decode = |raw: &[u8]| {
+            if self.utf8 {
+                String::from_utf8_lossy(raw).into_owned()
+            } else {
+                utf7::decode(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned())
+            }
+        };
+        let reference = decode(args.reference.as_bytes());
         let subscribed = folders::subscriptions(&user.dir).unwrap_or_default();
         let all = folders::list(&user.dir).map_err(folder_err)?;
         let entries = folders::tree(&all);
@@ -539,8 +565,7 @@ impl Session {
         let cmd = if lsub { "LSUB" } else { "LIST" };
         let mut patterns = Vec::new();
         for pat in &args.patterns {
-            let pat =
-                utf7::decode(pat).unwrap_or_else(|_| String::from_utf8_lossy(pat).into_owned());
+            let pat = decode(pat);
             if pat.is_empty() && !lsub {
                 // The hierarchy delimiter and root (RFC 3501 §6.3.8).
                 out.put(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
@@ -555,7 +580,7 @@ impl Session {
         };
         for l in super::list::answer(args, &patterns, lsub, &have) {
             let mut line = format!("* {cmd} ({}) \"/\" ", l.attrs.join(" ")).into_bytes();
-            response::astring(&mut line, utf7::encode(&l.name).as_bytes());
+            response::astring(&mut line, &wire_name(&l.name, self.utf8));
             if l.childinfo_subscribed {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
@@ -564,7 +589,7 @@ impl Session {
             if let Some(items) = &args.returns.status
                 && l.selectable
             {
-                let m = MailboxArg(Cow::Owned(utf7::encode(&l.name).into_bytes()));
+                let m = MailboxArg(Cow::Owned(wire_name(&l.name, self.utf8)));
                 let _ = self.status(user, &m, items, out);
             }
         }
@@ -578,7 +603,7 @@ impl Session {
         items: &[StatusItem],
         out: &mut Output,
     ) -> Result<(), String> {
-        let name = folder_name(mailbox)?;
+        let name = folder_name(mailbox, self.utf8)?;
         let path = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
         let st = Mailbox::status_of(&path).map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
@@ -598,7 +623,7 @@ impl Session {
             });
         }
         let mut line = b"* STATUS ".to_vec();
-        response::astring(&mut line, utf7::encode(&name).as_bytes());
+        response::astring(&mut line, &wire_name(&name, self.utf8));
         line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
         out.put(&line);
         Ok(())
@@ -762,8 +787,11 @@ impl Session {
                     State::Authenticated(u) => u.clone(),
                     _ => unreachable!("selected implies authenticated"),
                 };
+                let utf8 = self.utf8;
                 let sel = self.selected.as_mut().expect("checked above");
-                match copy_or_move(sel, &user, &set, uid, &mailbox, is_move, out) {
+                match folder_name(&mailbox, utf8)
+                    .and_then(|dest| copy_or_move(sel, &user, &set, uid, &dest, is_move, out))
+                {
                     Ok(code) => {
                         ok_code = code;
                         Ok(())
@@ -927,7 +955,7 @@ impl Session {
             bad(out, head.tag, "APPEND needs a login first");
             return false;
         };
-        let dir = match folder_name(&head.mailbox)
+        let dir = match folder_name(&head.mailbox, self.utf8)
             .and_then(|n| folders::folder_path(&user.dir, &n).map_err(folder_err))
         {
             Ok(d) => d,
@@ -960,6 +988,16 @@ impl Session {
         let Some(a) = self.append.as_mut() else {
             return false;
         };
+        if m.utf8 && !self.utf8 {
+            // RFC 6855 §4: the UTF8 data extension only after ENABLE UTF8=ACCEPT.
+            bad(
+                out,
+                &a.tag,
+                "APPEND UTF8 (...) needs ENABLE UTF8=ACCEPT first",
+            );
+            self.append = None;
+            return false;
+        }
         if let Some(f) = unknown_system_flag(&m.flags) {
             // Refused before the literal: no `+` for it (the framer skips it).
             bad(out, &a.tag, &format!("Invalid system flag {f}"));
@@ -1079,14 +1117,14 @@ impl Session {
             Some(e) => no(out, &a.tag, &format!("[SERVERBUG] {e}")),
             None => {
                 self.sync_selected(out, true);
-                let uids: Vec<String> = a.done.iter().map(u32::to_string).collect();
+                let uids: Vec<usize> = a.done.iter().map(|&u| u as usize).collect();
                 ok(
                     out,
                     &a.tag,
                     &format!(
                         "[APPENDUID {} {}] APPEND completed",
                         a.validity,
-                        uids.join(",")
+                        compress(&uids)
                     ),
                 );
             }
@@ -1124,10 +1162,25 @@ fn folder_err(e: folders::FolderError) -> String {
     format!("{code}{e}")
 }
 
-/// The folder name of a mailbox argument (modified UTF-7 decoded, INBOX canonical).
-fn folder_name(m: &MailboxArg<'_>) -> Result<String, String> {
+/// A folder name as the client gets it: UTF-8 after ENABLE UTF8=ACCEPT, else modified UTF-7.
+fn wire_name(name: &str, utf8: bool) -> Vec<u8> {
+    if utf8 {
+        name.as_bytes().to_vec()
+    } else {
+        utf7::encode(name).into_bytes()
+    }
+}
+
+/// The folder name of a mailbox argument (decoded, INBOX canonical).
+fn folder_name(m: &MailboxArg<'_>, utf8: bool) -> Result<String, String> {
     let raw = m.as_bytes();
-    let name = utf7::decode(raw).map_err(|e| format!("Bad mailbox name: {e}"))?;
+    let name = if utf8 {
+        // RFC 6855 §3: after ENABLE UTF8=ACCEPT names are UTF-8 ("&" is just a character).
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| "[CANNOT] Bad mailbox name: not UTF-8".to_string())?
+    } else {
+        utf7::decode(raw).map_err(|e| format!("[CANNOT] Bad mailbox name: {e}"))?
+    };
     folders::normalize(&name).map_err(folder_err)
 }
 
@@ -1161,12 +1214,11 @@ fn copy_or_move(
     user: &User,
     set: &SequenceArg,
     uid: bool,
-    mailbox: &MailboxArg<'_>,
+    name: &str,
     is_move: bool,
     out: &mut Output,
 ) -> Result<Option<String>, String> {
-    let name = folder_name(mailbox)?;
-    let dest = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
+    let dest = folders::folder_path(&user.dir, name).map_err(folder_err)?;
     if !dest.join("cur").is_dir() {
         return Err("[TRYCREATE] No such mailbox".into());
     }
@@ -1375,10 +1427,12 @@ fn ok(out: &mut Output, tag: &str, text: &str) {
 
 fn no(out: &mut Output, tag: &str, text: &str) {
     out.put(format!("{tag} NO {text}\r\n").as_bytes());
+    out.note_failure(format!("{tag} NO {text}"));
 }
 
 fn bad(out: &mut Output, tag: &str, text: &str) {
     out.put(format!("{tag} BAD {text}\r\n").as_bytes());
+    out.note_failure(format!("{tag} BAD {text}"));
 }
 
 #[cfg(test)]
@@ -1481,6 +1535,29 @@ mod tests {
             r.starts_with("* BYE") && matches!(step, Step::Logout),
             "{r}"
         );
+    }
+
+    #[test]
+    fn a_message_expunged_under_a_fetch_is_left_out_without_an_error() {
+        let mut t = T::new("gone");
+        t.run("1 LOGIN a@b.c pw");
+        t.run("2 SELECT INBOX");
+        // Another program removes the file: the session still has the message in its view.
+        for e in std::fs::read_dir(t.dir.join("mail/a@b.c/cur")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        for (i, items) in ["ENVELOPE", "BODY.PEEK[]", "BODYSTRUCTURE", "RFC822.SIZE"]
+            .iter()
+            .enumerate()
+        {
+            let (r, _) = t.run(&format!("f{i} FETCH 1 ({items})"));
+            assert!(!r.contains('\0'), "a NUL on the wire: {r:?}");
+            assert!(
+                r.ends_with(&format!("f{i} OK FETCH completed\r\n")),
+                "{items}: {r:?}"
+            );
+            assert!(!r.contains("FETCH ("), "{items}: {r:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!                                        start (path under tests/data/ or tests/conformance/)
 //! folder Work/Projects                   a folder that exists before the servers start
 //! differs RFC 3501 §7.1.3: why           required before any [s3imap]/[dovecot] line
+//! only s3imap                            for an extension Dovecot 2.3 lacks (needs `differs`)
 //!
 //! 1> a1 SELECT INBOX                     session 1 sends "a1 SELECT INBOX", reads until "a1 …"
 //! 1< * 3 EXISTS                          expected untagged responses, in any order
@@ -97,6 +98,8 @@ pub struct Script {
     pub seeds: Vec<Seed>,
     pub folders: Vec<String>,
     pub differs: Vec<String>,
+    /// Played against this server only (an extension the other lacks).
+    pub only: Option<Only>,
     pub steps: Vec<Step>,
     /// Expected lines in all (the count of scripted exchanges).
     pub exchanges: usize,
@@ -204,6 +207,7 @@ impl Script {
             seeds: Vec::new(),
             folders: Vec::new(),
             differs: Vec::new(),
+            only: None,
             steps: Vec::new(),
             exchanges: 0,
         };
@@ -226,6 +230,20 @@ impl Script {
                     }
                     "login" => s.login = rest.trim() != "no",
                     "differs" => s.differs.push(rest.trim().to_string()),
+                    "only" => {
+                        s.only = Some(match rest.trim() {
+                            "s3imap" => Only::S3imap,
+                            "dovecot" => Only::Dovecot,
+                            _ => return Err(perr(name, n, "only s3imap|dovecot")),
+                        });
+                        if s.differs.is_empty() {
+                            return Err(perr(
+                                name,
+                                n,
+                                "`only` needs a `differs RFC …: why` line first",
+                            ));
+                        }
+                    }
                     "folder" => s.folders.push(rest.trim().to_string()),
                     "seed" => {
                         let w = words(rest);
