@@ -523,7 +523,7 @@ fn ses_mail_put_into_s3_appears_in_inbox_through_the_in_process_sync() {
     let out = s.python(
         "alice@example.com",
         r#"
-for i in range(100):
+for i in range(300):
     typ, d = ok(M.select('INBOX'))
     if int(d[0]) > 0:
         break

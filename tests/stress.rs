@@ -136,3 +136,66 @@ fn concurrent_clients_leave_a_consistent_mailbox() {
     assert!(out.status.success(), "{text}");
     assert!(text.starts_with("ok "), "{text}");
 }
+
+/// One session FETCHes a message while another expunges it, 300 times: every FETCH answers
+/// OK (the message is in the answer whole, or left out), never NO, never a NUL byte, never a
+/// body that is not the message.
+const RACE: &str = r#"
+import imaplib, sys, threading
+PORT, ROUNDS = int(sys.argv[1]), int(sys.argv[2])
+A = imaplib.IMAP4('127.0.0.1', PORT); A.login('alice@example.com', 'pw'); A.select('INBOX')
+B = imaplib.IMAP4('127.0.0.1', PORT); B.login('alice@example.com', 'pw'); B.select('INBOX')
+bad, whole, gone = [], 0, 0
+for i in range(ROUNDS):
+    body = b'Subject: race %d\r\nMessage-ID: <r%d@race>\r\n\r\n' % (i, i) + b'x' * (i * 37 % 5000) + b'\r\n'
+    typ, d = A.append('INBOX', None, None, body)
+    assert typ == 'OK', d
+    uid = d[0].split(b'APPENDUID ')[1].split(b' ')[1].rstrip(b']')
+    B.noop()
+    start = threading.Barrier(2)
+    def expunge():
+        start.wait()
+        A.uid('STORE', uid, '+FLAGS.SILENT', '(\\Deleted)')
+        A.expunge()
+    t = threading.Thread(target=expunge); t.start()
+    start.wait()
+    typ, d = B.uid('FETCH', uid, '(ENVELOPE BODY.PEEK[])')
+    t.join()
+    raw = b''.join(x if isinstance(x, bytes) else b''.join(x) for x in d if x)
+    if typ != 'OK' or b'\x00' in raw:
+        bad.append((i, typ, raw[:200]))
+    for x in d:
+        if isinstance(x, tuple):
+            if x[1] == body:
+                whole += 1
+            else:
+                bad.append((i, 'not the message', x[1][:80]))
+    if not any(isinstance(x, tuple) for x in d):
+        gone += 1
+    B.noop()
+print('whole', whole, 'left out', gone)
+if bad:
+    print(bad[:5]); sys.exit(1)
+"#;
+
+#[test]
+fn fetch_racing_an_expunge_answers_ok_and_whole_or_not_at_all() {
+    let work = TempDir::new("race");
+    let w = work.path();
+    std::fs::write(w.join("users"), "alice@example.com:{PLAIN}pw\n").unwrap();
+    std::fs::create_dir_all(w.join("mail")).unwrap();
+    let serve = Serve::start(&w.join("users"), &w.join("mail"));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(RACE)
+        .args([serve.port.to_string(), "300".into()])
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("fetch/expunge race: {text}");
+    assert!(out.status.success(), "{text}");
+}

@@ -450,7 +450,7 @@ fn interval_mode_picks_up_new_mail() {
         &ses_message("alice@example.com", "alice@example.com", "late", "b"),
     );
     let alice = t.mail().join("alice@example.com");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while maildir_messages(&alice).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

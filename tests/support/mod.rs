@@ -427,7 +427,8 @@ impl Serve {
             .stderr(Stdio::null())
             .spawn()
             .expect("start s3imap serve");
-        for _ in 0..400 {
+        // A generous ceiling (qemu): 120 s.
+        for _ in 0..2400 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Serve { child, port };
             }
