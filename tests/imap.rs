@@ -883,3 +883,101 @@ fn failed_commands_are_logged_at_debug_without_their_arguments() {
         );
     }
 }
+
+/// Another program (Dovecot) holds alice's `dovecot-uidlist.lock` for 10 s. Four of alice's
+/// sessions APPEND meanwhile and wait for it (as many as the server has executor threads, or
+/// more); bob's NOOP, FETCH and IDLE are answered while they wait, and alice's APPENDs
+/// complete once the lock is gone. (The latency is printed; bench/ measures, the test asserts
+/// the order.)
+#[test]
+fn a_held_uidlist_lock_stalls_only_that_mailbox() {
+    let t = Setup::new();
+    t.deliver(
+        "alice@example.com",
+        "1795000000.S3Ia1.s3imap",
+        &ses_message("alice@example.com", "alice@example.com", "a", "x"),
+    );
+    t.deliver(
+        "bob@example.com",
+        "1795000000.S3Ib1.s3imap",
+        &ses_message("bob@example.com", "bob@example.com", "b", "y"),
+    );
+    let s = t.serve();
+    let mut alices: Vec<Raw> = (0..4)
+        .map(|i| {
+            let mut c = s.raw();
+            c.cmd(
+                &format!("l{i}"),
+                &format!("LOGIN alice@example.com \"{PASSWORD}\""),
+            );
+            c.cmd(&format!("s{i}"), "SELECT INBOX");
+            c
+        })
+        .collect();
+    let mut bob = s.raw();
+    bob.cmd("b0", &format!("LOGIN bob@example.com \"{PASSWORD}\""));
+    bob.cmd("b1", "SELECT INBOX");
+    let mut bob_idle = s.raw();
+    bob_idle.cmd("i0", &format!("LOGIN bob@example.com \"{PASSWORD}\""));
+    bob_idle.cmd("i1", "SELECT INBOX");
+    bob_idle.send(b"i2 IDLE\r\n");
+    assert!(bob_idle.line().starts_with("+ "));
+
+    let lock = t.mail().join("alice@example.com/dovecot-uidlist.lock");
+    std::fs::write(&lock, b"dovecot 4242\n").unwrap();
+    let locked = Instant::now();
+    let msg = b"Subject: waits for the lock\r\n\r\nbody\r\n";
+    for (i, c) in alices.iter_mut().enumerate() {
+        c.send(format!("ap{i} APPEND INBOX {{{}+}}\r\n", msg.len()).as_bytes());
+        c.send(msg);
+        c.send(b"\r\n");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let r = bob.cmd("b2", "NOOP");
+    assert!(r.last().unwrap().starts_with("b2 OK"), "{r:?}");
+    let r = bob.cmd("b3", "FETCH 1 (BODY.PEEK[])");
+    assert!(r.last().unwrap().starts_with("b3 OK"), "{r:?}");
+    t.deliver(
+        "bob@example.com",
+        "1795000100.S3Ib2.s3imap",
+        &ses_message("bob@example.com", "bob@example.com", "b2", "z"),
+    );
+    let l = bob_idle.line();
+    assert!(l.starts_with("* 2 EXISTS"), "{l}");
+    let answered = asked.elapsed();
+    let lock_age = locked.elapsed();
+    eprintln!(
+        "bob's NOOP, FETCH and IDLE answered in {answered:?} while alice's mailbox was locked"
+    );
+    assert!(
+        lock_age < Duration::from_secs(10),
+        "bob was answered only after {lock_age:?}: the lock was still held, so bob waited for it"
+    );
+    // alice's APPENDs are still waiting: nothing to read yet.
+    for c in &mut alices {
+        c.s.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        assert!(
+            std::io::Read::read(&mut c.s, &mut b).is_err(),
+            "an APPEND was answered while the lock was held"
+        );
+        c.s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(locked.elapsed()));
+    std::fs::remove_file(&lock).unwrap();
+    for (i, c) in alices.iter_mut().enumerate() {
+        let r = c.until(&format!("ap{i}"));
+        assert!(
+            r.last()
+                .unwrap()
+                .starts_with(&format!("ap{i} OK [APPENDUID")),
+            "{r:?}\n{}",
+            s.log()
+        );
+    }
+    bob_idle.send(b"DONE\r\n");
+    let r = bob_idle.until("i2");
+    assert!(r.last().unwrap().starts_with("i2 OK"), "{r:?}");
+}

@@ -72,9 +72,33 @@ impl FetchError {
     }
 }
 
-fn store_err(e: StoreError) -> String {
-    crate::warn!("imap", "mailbox error: {e}");
-    format!("[SERVERBUG] {e}")
+/// The RFC 5530 response code a client can act on for a store error.
+pub fn store_code(e: &StoreError) -> &'static str {
+    use crate::maildir::uidlist::LockError;
+    match e {
+        StoreError::Lock(LockError::Timeout { .. }) => "INUSE",
+        StoreError::NoSuchMailbox { .. } => "TRYCREATE",
+        StoreError::ReadOnly { .. } => "READ-ONLY",
+        StoreError::UidsExhausted { .. } => "LIMIT",
+        StoreError::Io { err, .. }
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            "OVERQUOTA"
+        }
+        _ => "SERVERBUG",
+    }
+}
+
+/// A store error as the text of a NO: its response code, then what happened.
+pub fn store_err(e: StoreError) -> String {
+    let code = store_code(&e);
+    if code == "SERVERBUG" || code == "INUSE" {
+        crate::warn!("imap", "mailbox error: {e}");
+    }
+    format!("[{code}] {e}")
 }
 
 impl Selected {
@@ -896,4 +920,39 @@ fn section_label(part: &[u32], text: Option<&SectionText<'_>>, origin: Option<u6
         let _ = write!(s, "<{o}>");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maildir::uidlist::LockOptions;
+    use std::time::Duration;
+
+    #[test]
+    fn a_lock_that_stays_held_is_no_inuse() {
+        let d = std::env::temp_dir().join(format!("s3imap-inuse-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        crate::maildir::create(&d, false).unwrap();
+        std::fs::write(d.join("dovecot-uidlist.lock"), b"held by dovecot").unwrap();
+        let quick = LockOptions {
+            timeout: Duration::from_millis(200),
+            stale: Duration::from_secs(120),
+        };
+        let e = crate::maildir::store::append_to(
+            &d,
+            &b"Subject: x\r\n\r\ny\r\n"[..],
+            Default::default(),
+            &[],
+            None,
+            quick,
+        )
+        .unwrap_err();
+        let text = store_err(e);
+        assert!(text.starts_with("[INUSE] "), "{text}");
+        assert!(
+            std::fs::read_dir(d.join("tmp")).unwrap().next().is_none(),
+            "nothing left in tmp/"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

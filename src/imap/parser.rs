@@ -2671,6 +2671,22 @@ fn append_head<'a>(piece: &'a [u8], limits: &Limits) -> R<AppendHead<'a>> {
     })
 }
 
+/// [`FrameEvent::AppendStart`]'s head again, from a copy of the bytes the framer reported
+/// (`buf[..len]`): the server hands it to a thread that may block on the file system.
+pub fn reparse_append_head<'a>(piece: &'a [u8], limits: &Limits) -> Option<AppendHead<'a>> {
+    append_head(piece, limits).ok()
+}
+
+/// [`FrameEvent::AppendNext`]'s message head again, from a copy of `buf[..len]`; `close`: the
+/// message before it was a `UTF8 (~{n}` one.
+pub fn reparse_append_next<'a>(
+    piece: &'a [u8],
+    limits: &Limits,
+    close: bool,
+) -> Option<AppendMessageHead<'a>> {
+    append_next(piece, limits, close).ok().flatten()
+}
+
 /// After a streamed message: a line end (`None`), or the next message's head. `close`: the
 /// message was a `UTF8 (~{n}` one, whose `)` comes first.
 fn append_next<'a>(

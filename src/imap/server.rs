@@ -8,7 +8,7 @@
 
 use super::parser::{
     AuthResponse, FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_authenticate_response,
-    parse_command, parse_done_line,
+    parse_command, parse_done_line, reparse_append_head, reparse_append_next,
 };
 use super::response::{Chunk, Output};
 use super::session::{Context, Session, Step};
@@ -284,10 +284,13 @@ struct Connection {
     stream: Stream,
     peer: SocketAddr,
     buf: Vec<u8>,
-    session: Session,
+    /// The session; `None` only while it runs on the blocking pool ([`Connection::blocking`]).
+    session: Option<Session>,
     out: Output,
     /// The command being answered, for the log of its failures.
     current: &'static str,
+    /// The last APPEND message was `UTF8 (~{n}`: its `)` comes before the next one.
+    append_utf8: bool,
 }
 
 const READ_CHUNK: usize = 4096;
@@ -308,15 +311,42 @@ impl Connection {
             stream,
             peer,
             buf: Vec::new(),
-            session,
+            session: Some(session),
             out: Output::new(),
             current: "",
+            append_utf8: false,
         }
+    }
+
+    fn session(&self) -> &Session {
+        self.session
+            .as_ref()
+            .expect("the session is back from the pool")
+    }
+
+    /// Runs `f` on the session on the blocking thread pool: everything a session does may touch
+    /// the file system (an NFS volume, a lock held by Dovecot), which must never stall the
+    /// executor threads and with them every other connection.
+    async fn blocking<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Session, &mut Output) -> R + Send + 'static,
+    ) -> R {
+        let mut session = self.session.take().expect("one pool job at a time");
+        let mut out = std::mem::take(&mut self.out);
+        let (session, out, r) = smol::unblock(move || {
+            let r = f(&mut session, &mut out);
+            (session, out, r)
+        })
+        .await;
+        self.session = Some(session);
+        self.out = out;
+        r
     }
 
     async fn serve(&mut self) -> io::Result<()> {
         let mut framer = Framer::new(self.shared.cfg.limits);
-        self.session.greeting(&mut self.out);
+        let s = self.session.as_ref().expect("new connection");
+        s.greeting(&mut self.out);
         self.flush().await?;
         loop {
             let event = framer.poll(&self.buf);
@@ -354,26 +384,32 @@ impl Connection {
                     self.buf.drain(..len);
                 }
                 FrameEvent::Command { len } => {
-                    let step = match parse_command(&self.buf[..len], &self.shared.cfg.limits) {
-                        Ok(Parsed::Complete { command, .. }) => {
-                            self.current = command.kind.name();
-                            self.session.execute(command, &mut self.out)
-                        }
-                        Ok(Parsed::Incomplete(_)) => {
-                            self.out.put(b"* BAD Incomplete command\r\n");
-                            Step::Done
-                        }
-                        Err(e) => {
-                            let tag = e.tag.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
-                            {
-                                let line = format!("{tag} BAD {}", e.kind);
-                                self.out.put(format!("{line}\r\n").as_bytes());
-                                self.out.note_failure(line);
-                            }
-                            Step::Done
-                        }
-                    };
+                    // Parsed and run on the pool, from a copy of the command's bytes (the read
+                    // buffer stays here).
+                    let bytes = self.buf[..len].to_vec();
                     self.buf.drain(..len);
+                    let limits = self.shared.cfg.limits;
+                    let (name, step) = self
+                        .blocking(move |session, out| match parse_command(&bytes, &limits) {
+                            Ok(Parsed::Complete { command, .. }) => {
+                                let name = command.kind.name();
+                                (name, session.execute(command, out))
+                            }
+                            Ok(Parsed::Incomplete(_)) => {
+                                out.put(b"* BAD Incomplete command\r\n");
+                                ("(unparsed)", Step::Done)
+                            }
+                            Err(e) => {
+                                let tag =
+                                    e.tag.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
+                                let line = format!("{tag} BAD {}", e.kind);
+                                out.put(format!("{line}\r\n").as_bytes());
+                                out.note_failure(line);
+                                ("(unparsed)", Step::Done)
+                            }
+                        })
+                        .await;
+                    self.current = name;
                     if self.buf.capacity() > 64 * 1024 && self.buf.len() < READ_CHUNK {
                         self.buf.shrink_to(READ_CHUNK);
                     }
@@ -383,30 +419,52 @@ impl Connection {
                 }
                 FrameEvent::AppendStart { len, head } => {
                     self.current = "APPEND";
-                    let accepted = self.session.append_start(&head, &mut self.out);
+                    self.append_utf8 = head.message.utf8;
+                    let piece = self.buf[..len].to_vec();
+                    self.buf.drain(..len);
+                    let limits = self.shared.cfg.limits;
+                    let accepted = self
+                        .blocking(
+                            move |session, out| match reparse_append_head(&piece, &limits) {
+                                Some(head) => session.append_start(&head, out),
+                                None => false,
+                            },
+                        )
+                        .await;
                     if !accepted {
                         framer.reject_literal();
                     }
-                    self.buf.drain(..len);
                     self.flush().await?;
                 }
                 FrameEvent::AppendNext { len, message } => {
-                    self.session.append_message_end();
-                    let accepted = self.session.append_next(&message, &mut self.out);
+                    let close = std::mem::replace(&mut self.append_utf8, message.utf8);
+                    let piece = self.buf[..len].to_vec();
+                    self.buf.drain(..len);
+                    let limits = self.shared.cfg.limits;
+                    let accepted = self
+                        .blocking(move |session, out| {
+                            session.append_message_end();
+                            match reparse_append_next(&piece, &limits, close) {
+                                Some(m) => session.append_next(&m, out),
+                                None => false,
+                            }
+                        })
+                        .await;
                     if !accepted {
                         framer.reject_literal();
                     }
-                    self.buf.drain(..len);
                     self.flush().await?;
                 }
                 FrameEvent::AppendData { data } => {
+                    let data = data.to_vec();
                     let n = data.len();
-                    self.session.append_data(data);
                     self.buf.drain(..n);
+                    self.blocking(move |session, _| session.append_data(&data))
+                        .await;
                 }
                 FrameEvent::AppendDone { len } => {
                     self.buf.drain(..len);
-                    self.session.append_done(&mut self.out);
+                    self.blocking(|session, out| session.append_done(out)).await;
                     self.flush().await?;
                 }
             }
@@ -423,7 +481,7 @@ impl Connection {
                 }
                 Step::More => {
                     self.flush().await?;
-                    step = self.session.resume(&mut self.out);
+                    step = self.blocking(|session, out| session.resume(out)).await;
                 }
                 Step::Logout => {
                     self.flush().await?;
@@ -444,7 +502,9 @@ impl Connection {
                     match TlsAcceptor::from(cfg).accept(tcp).await {
                         Ok(t) => {
                             self.stream = Stream::Tls(Box::new(t));
-                            self.session.tls_started();
+                            if let Some(s) = self.session.as_mut() {
+                                s.tls_started();
+                            }
                             return Ok(true);
                         }
                         Err(e) => {
@@ -464,11 +524,8 @@ impl Connection {
                                     AuthResponse::Cancel => None,
                                 };
                                 self.buf.drain(..n);
-                                break self.session.sasl_response(
-                                    &tag,
-                                    data.as_deref(),
-                                    &mut self.out,
-                                );
+                                let s = self.session.as_mut().expect("not on the pool");
+                                break s.sasl_response(&tag, data.as_deref(), &mut self.out);
                             }
                             Some(Err(e)) => {
                                 self.buf.drain(..e.skip.min(self.buf.len()));
@@ -504,7 +561,10 @@ impl Connection {
                         // A failed login costs the client time.
                         Timer::after(ctx_login_delay(&self.shared.ctx)).await;
                     }
-                    step = self.session.login_done(req, result, &mut self.out);
+                    // Login prepares the user's folders: the pool too.
+                    step = self
+                        .blocking(move |session, out| session.login_done(req, result, out))
+                        .await;
                 }
             }
         }
@@ -517,7 +577,9 @@ impl Connection {
             match parse_done_line(&self.buf) {
                 Some(Ok(n)) => {
                     self.buf.drain(..n);
-                    self.session.idle_done(tag, &mut self.out);
+                    let tag2 = tag.to_string();
+                    self.blocking(move |session, out| session.idle_done(&tag2, out))
+                        .await;
                     self.flush().await?;
                     return Ok(true);
                 }
@@ -549,7 +611,7 @@ impl Connection {
                         self.flush().await?;
                         return Ok(false);
                     }
-                    self.session.idle_tick(&mut self.out);
+                    self.blocking(|session, out| session.idle_tick(out)).await;
                     self.flush().await?;
                 }
                 Input::Shutdown => {
@@ -562,7 +624,7 @@ impl Connection {
     }
 
     fn timeout(&self) -> Duration {
-        if self.session.is_authenticated() {
+        if self.session().is_authenticated() {
             self.shared.cfg.idle_timeout
         } else {
             self.shared.cfg.login_timeout
@@ -612,7 +674,9 @@ impl Connection {
     async fn flush(&mut self) -> io::Result<()> {
         // NO/BAD answers of the parts that run outside `Session::execute` (FETCH resumed,
         // APPEND, AUTHENTICATE, framing errors), logged at debug level.
-        self.session.log_failures(self.current, &mut self.out);
+        if let Some(s) = self.session.as_ref() {
+            s.log_failures(self.current, &mut self.out);
+        }
         let chunks = self.out.take();
         if chunks.is_empty() {
             return Ok(());
@@ -644,22 +708,31 @@ fn ctx_login_delay(ctx: &Context) -> Duration {
 /// rather than a broken protocol).
 async fn stream_file(
     w: &mut Stream,
-    file: &std::fs::File,
+    file: &Arc<std::fs::File>,
     mut offset: u64,
     len: u64,
     crlf: bool,
     mut skip: u64,
     mut take: u64,
 ) -> io::Result<()> {
-    let mut raw = vec![0u8; 32 * 1024];
+    let mut raw = vec![0u8; 64 * 1024];
     let mut conv: Vec<u8> = Vec::with_capacity(if crlf { 64 * 1024 } else { 0 });
     let mut left = len;
     let mut prev_cr = false;
     while take > 0 {
         let want = (raw.len() as u64).min(left) as usize;
-        // Positioned reads: the file is shared, its cursor is not ours.
+        // Positioned reads (the file is shared, its cursor is not ours), on the blocking pool:
+        // a slow file system must not stall the executor.
         let n = if want > 0 {
-            std::os::unix::fs::FileExt::read_at(file, &mut raw[..want], offset)?
+            let f = Arc::clone(file);
+            let mut chunk = std::mem::take(&mut raw);
+            let (chunk, r) = smol::unblock(move || {
+                let r = std::os::unix::fs::FileExt::read_at(&*f, &mut chunk[..want], offset);
+                (chunk, r)
+            })
+            .await;
+            raw = chunk;
+            r?
         } else {
             0
         };

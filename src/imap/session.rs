@@ -18,8 +18,6 @@ use crate::maildir::folders;
 use crate::maildir::store::{self, Flags, Mailbox};
 use std::borrow::Cow;
 use std::fmt;
-use std::fs::File;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,7 +152,8 @@ struct PendingFetch {
 struct Append {
     tag: String,
     dir: PathBuf,
-    spool: Option<(PathBuf, File)>,
+    /// The message being written, straight into the target's `tmp/` (written once).
+    incoming: Option<crate::maildir::Incoming>,
     flags: Flags,
     keywords: Vec<String>,
     date: Option<SystemTime>,
@@ -971,7 +970,7 @@ impl Session {
         self.append = Some(Append {
             tag: head.tag.to_string(),
             dir,
-            spool: None,
+            incoming: None,
             flags: Flags::default(),
             keywords: Vec::new(),
             date: None,
@@ -1030,23 +1029,19 @@ impl Session {
             let t = d.unix_time().max(0) as u64;
             UNIX_EPOCH + Duration::from_secs(t)
         });
-        let spool = a
-            .dir
-            .join("tmp")
-            .join(format!("{}.append", store::unique_name()));
-        match File::create(&spool) {
+        match crate::maildir::Incoming::create(&a.dir, &store::unique_name()) {
             Ok(f) => {
                 // The `+` for a synchronizing literal is the framer's (FrameEvent::Continuation,
                 // once the head is consumed): exactly one per literal.
-                a.spool = Some((spool, f));
+                a.incoming = Some(f);
                 true
             }
             Err(e) => {
-                no(
-                    out,
-                    &a.tag,
-                    &format!("[SERVERBUG] cannot spool the message: {e}"),
-                );
+                let e = store::StoreError::Io {
+                    path: a.dir.join("tmp"),
+                    err: e,
+                };
+                no(out, &a.tag, &super::mailbox::store_err(e));
                 self.append = None;
                 false
             }
@@ -1056,41 +1051,42 @@ impl Session {
     /// Bytes of the message being appended.
     pub fn append_data(&mut self, data: &[u8]) {
         if let Some(a) = self.append.as_mut()
-            && let Some((_, f)) = a.spool.as_mut()
+            && let Some(f) = a.incoming.as_mut()
             && a.failed.is_none()
-            && let Err(e) = f.write_all(data)
+            && let Err(e) = f.write(data)
         {
-            a.failed = Some(format!("cannot spool the message: {e}"));
+            let path = f.path().to_path_buf();
+            a.failed = Some(super::mailbox::store_err(store::StoreError::Io {
+                path,
+                err: e,
+            }));
         }
-        self.finish_message_if_complete();
     }
-
-    fn finish_message_if_complete(&mut self) {}
 
     /// One message's literal is complete: store it.
     fn store_spooled(&mut self) {
         let Some(a) = self.append.as_mut() else {
             return;
         };
-        let Some((path, f)) = a.spool.take() else {
+        let Some(incoming) = a.incoming.take() else {
             return;
         };
-        drop(f);
         if a.failed.is_none() {
             let kws: Vec<&str> = a.keywords.iter().map(String::as_str).collect();
-            let r = File::open(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|src| {
-                    store::append_to(
+            let tmp = incoming.path().to_path_buf();
+            let r = incoming
+                .finish(a.date)
+                .map_err(|err| store::StoreError::Io { path: tmp, err })
+                .and_then(|durable| {
+                    store::store_durable(
                         &a.dir,
-                        src,
+                        &durable,
                         a.flags,
                         &kws,
-                        a.date,
                         crate::maildir::uidlist::LockOptions::DOVECOT,
                     )
-                    .map_err(|e| e.to_string())
-                });
+                })
+                .map_err(super::mailbox::store_err);
             match r {
                 Ok((uid, validity)) => {
                     a.done.push(uid);
@@ -1106,7 +1102,6 @@ impl Session {
                 Err(e) => a.failed = Some(e),
             }
         }
-        let _ = std::fs::remove_file(&path);
     }
 
     /// The APPEND command ended.
@@ -1114,7 +1109,7 @@ impl Session {
         self.store_spooled();
         let Some(a) = self.append.take() else { return };
         match a.failed {
-            Some(e) => no(out, &a.tag, &format!("[SERVERBUG] {e}")),
+            Some(e) => no(out, &a.tag, &e),
             None => {
                 self.sync_selected(out, true);
                 let uids: Vec<usize> = a.done.iter().map(|&u| u as usize).collect();

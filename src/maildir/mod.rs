@@ -4,10 +4,14 @@
 //! is `.Junk/` beside them, marked by an empty `maildirfolder` file. A message file is named
 //! `<unique>,S=<size>,W=<crlf-size>` in `new/`, and gains `:2,<flags>` when it moves to `cur/`.
 //!
-//! Delivery: write the message into `tmp/`, fsync it, hard-link it into `new/` of every
-//! destination (an existing name there means it was delivered already), fsync each `new/`
-//! directory, then remove the tmp file. A crash at any point leaves either nothing or whole
-//! messages in `new/`; never a partial one.
+//! Delivery, the one primitive every writer uses (the sync, APPEND, COPY/MOVE across file
+//! systems): [`Incoming`] writes the message once into `tmp/` and fsyncs it ([`Durable`]);
+//! [`link_into`] hard-links it into `new/` (the sync: an existing name there means it was
+//! delivered already) or into `cur/` with its flags (APPEND, COPY), copying into the target's
+//! own `tmp/` first when it is on another file system; the caller fsyncs the directory
+//! ([`DirSyncer`] groups those fsyncs); the tmp file goes when the [`Durable`] is dropped. A
+//! crash at any point leaves either nothing or whole messages in `new/` and `cur/`; never a
+//! partial one.
 
 pub mod folders;
 pub mod keywords;
@@ -136,7 +140,7 @@ impl DirSyncer {
     }
 }
 
-/// What linking a message into `new/` found.
+/// What linking a message into `new/` or `cur/` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Linked {
     New,
@@ -144,28 +148,152 @@ pub enum Linked {
     AlreadyThere,
 }
 
-/// Links the durable tmp file `tmp` into `<maildir>/new/<name>`. Across file systems (a mail
-/// directory on another mount) it copies into that Maildir's own `tmp/` first, fsyncs, links.
-/// The caller fsyncs `new/` afterwards ([`sync_dir`]).
-pub fn link_into_new(tmp: &Path, maildir: &Path, name: &str) -> io::Result<Linked> {
-    let dest = maildir.join("new").join(name);
-    match fs::hard_link(tmp, &dest) {
+/// `new/` or `cur/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    New,
+    Cur,
+}
+
+impl Sub {
+    fn dir(self) -> &'static str {
+        match self {
+            Sub::New => "new",
+            Sub::Cur => "cur",
+        }
+    }
+}
+
+/// A message being written into a Maildir's `tmp/`, once, as it arrives.
+pub struct Incoming {
+    path: PathBuf,
+    file: File,
+    unique: String,
+    sizes: SizeCounter,
+}
+
+impl Incoming {
+    /// Starts `<maildir>/tmp/<unique>` (a leftover of that name is unlinked, never truncated:
+    /// see [`create_fresh`]).
+    pub fn create(maildir: &Path, unique: &str) -> io::Result<Incoming> {
+        let tmp = maildir.join("tmp");
+        if !tmp.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&tmp)?;
+        }
+        let path = tmp.join(unique);
+        let file = create_fresh(&path)?;
+        Ok(Incoming {
+            path,
+            file,
+            unique: unique.to_string(),
+            sizes: SizeCounter::default(),
+        })
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.sizes.feed(data);
+        io::Write::write_all(&mut self.file, data)
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.sizes.size
+    }
+
+    /// The path in `tmp/` (for error messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets the mtime (the INTERNALDATE Dovecot reads) and fsyncs: the message is whole on disk.
+    pub fn finish(mut self, mtime: Option<std::time::SystemTime>) -> io::Result<Durable> {
+        if let Some(t) = mtime
+            && let Err(e) = self.file.set_modified(t)
+        {
+            // The date is not worth losing the message for.
+            crate::warn!(
+                "maildir",
+                "{}: cannot set its date: {e}",
+                self.path.display()
+            );
+        }
+        let r = self.file.sync_all();
+        // From here the Durable owns the tmp file (and removes it, also on an error).
+        let durable = Durable {
+            path: std::mem::take(&mut self.path),
+            unique: self.unique.clone(),
+            size: self.sizes.size,
+            vsize: self.sizes.vsize,
+        };
+        r.map(|()| durable)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        // Unfinished (an error, a client gone): nothing may stay behind. `finish` moves the
+        // path into the Durable first.
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A message whole and fsynced in `tmp/`, ready to be linked where it belongs; its tmp file is
+/// removed when this is dropped.
+#[derive(Debug)]
+pub struct Durable {
+    path: PathBuf,
+    pub unique: String,
+    pub size: u64,
+    pub vsize: u64,
+}
+
+impl Durable {
+    /// `<unique>,S=<size>,W=<vsize>`.
+    pub fn name(&self) -> String {
+        file_name(&self.unique, self.size, self.vsize)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Durable {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Links the complete file `src` (a [`Durable`]'s, or a message of another Maildir) into
+/// `<maildir>/<sub>/<name>`. Across file systems it copies into that Maildir's own `tmp/`
+/// first (keeping the mtime), fsyncs, and links that. The caller fsyncs the directory.
+pub fn link_into(src: &Path, maildir: &Path, sub: Sub, name: &str) -> io::Result<Linked> {
+    let dest = maildir.join(sub.dir()).join(name);
+    let linked = |r: io::Result<()>| match r {
         Ok(()) => Ok(Linked::New),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Linked::AlreadyThere),
-        Err(e) if e.raw_os_error() == Some(18) => {
-            // EXDEV: another file system.
-            let local_tmp = maildir.join("tmp").join(name);
-            io::copy(&mut File::open(tmp)?, &mut create_fresh(&local_tmp)?)?;
-            File::open(&local_tmp)?.sync_all()?;
-            let r = match fs::hard_link(&local_tmp, &dest) {
-                Ok(()) => Ok(Linked::New),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Linked::AlreadyThere),
-                Err(e) => Err(e),
-            };
+        Err(e) => Err(e),
+    };
+    match fs::hard_link(src, &dest) {
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            let local_tmp = maildir.join("tmp").join(unique_part(name));
+            let r = (|| {
+                let mtime = fs::metadata(src)?.modified()?;
+                let mut out = create_fresh(&local_tmp)?;
+                io::copy(&mut File::open(src)?, &mut out)?;
+                out.set_modified(mtime)?;
+                out.sync_all()?;
+                linked(fs::hard_link(&local_tmp, &dest))
+            })();
             let _ = fs::remove_file(&local_tmp);
             r
         }
-        Err(e) => Err(e),
+        r => linked(r),
     }
 }
 
@@ -283,13 +411,43 @@ mod tests {
         let tmp = root.join("tmp/u1");
         fs::write(&tmp, b"whole message").unwrap();
         // A crash after the link left the tmp name pointing at the delivered inode.
-        link_into_new(&tmp, &root, "u1,S=13,W=13").unwrap();
+        link_into(&tmp, &root, Sub::New, "u1,S=13,W=13").unwrap();
         let mut f = create_fresh(&tmp).unwrap();
         std::io::Write::write_all(&mut f, b"x").unwrap();
         assert_eq!(
             fs::read(root.join("new/u1,S=13,W=13")).unwrap(),
             b"whole message"
         );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn incoming_is_written_once_and_leaves_nothing_behind() {
+        let root = std::env::temp_dir().join(format!("s3imap-incoming-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        create(&root, false).unwrap();
+        // Abandoned half-way (a client gone): its tmp file goes.
+        let mut f = Incoming::create(&root, "gone").unwrap();
+        f.write(b"half").unwrap();
+        drop(f);
+        assert!(!root.join("tmp/gone").exists());
+        // Finished: sizes counted as it was written (bare LF counts twice), linked into cur/.
+        let mut f = Incoming::create(&root, "u2").unwrap();
+        f.write(b"Subject: a\n\n").unwrap();
+        f.write(b"b\r\n").unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let d = f.finish(Some(t)).unwrap();
+        assert_eq!(d.name(), "u2,S=15,W=17");
+        let name = format!("{}:2,S", d.name());
+        assert_eq!(
+            link_into(d.path(), &root, Sub::Cur, &name).unwrap(),
+            Linked::New
+        );
+        drop(d);
+        assert!(!root.join("tmp/u2").exists(), "the tmp name is removed");
+        let p = root.join("cur").join(&name);
+        assert_eq!(fs::read(&p).unwrap(), b"Subject: a\n\nb\r\n");
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), t);
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -306,15 +464,15 @@ mod tests {
         let tmp = user.join("tmp").join("u1");
         fs::write(&tmp, b"m").unwrap();
         assert_eq!(
-            link_into_new(&tmp, &user, "u1,S=1,W=1").unwrap(),
+            link_into(&tmp, &user, Sub::New, "u1,S=1,W=1").unwrap(),
             Linked::New
         );
         assert_eq!(
-            link_into_new(&tmp, &junk, "u1,S=1,W=1").unwrap(),
+            link_into(&tmp, &junk, Sub::New, "u1,S=1,W=1").unwrap(),
             Linked::New
         );
         assert_eq!(
-            link_into_new(&tmp, &user, "u1,S=1,W=1").unwrap(),
+            link_into(&tmp, &user, Sub::New, "u1,S=1,W=1").unwrap(),
             Linked::AlreadyThere
         );
         fs::rename(user.join("new/u1,S=1,W=1"), user.join("cur/u1,S=1,W=1:2,S")).unwrap();

@@ -23,10 +23,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::ops::{BitOr, BitOrAssign};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -1414,7 +1414,6 @@ impl Mailbox {
         let idx = self.index(uid).ok_or(StoreError::NoSuchMessage { uid })?;
         let size = self.size(uid)?;
         let vsize = self.vsize(uid)?;
-        let mtime = self.internal_date(uid)?;
         let flags = self.msgs[idx].flags;
         let kw: Vec<String> = self
             .keywords
@@ -1425,7 +1424,7 @@ impl Mailbox {
         let base = file_name(&unique_name(), size, vsize);
         for _ in 0..3 {
             let src = self.file_path(&self.msgs[idx]);
-            match place(dest, &src, &base, flags, &kw, Some(mtime), self.opts) {
+            match place(dest, &src, &base, flags, &kw, self.opts) {
                 Err(StoreError::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => {
                     if !dest.join("cur").is_dir() {
                         return Err(StoreError::NoSuchMailbox {
@@ -1489,10 +1488,9 @@ pub fn unique_name() -> String {
     )
 }
 
-/// Appends the message read from `src` to the Maildir `dir`: written to `tmp/` and fsynced,
-/// its mtime set to `internal_date`, hard-linked into `cur/` as `<unique>,S=,W=:2,<flags>`,
-/// `cur/` fsynced, then given the next UID in `dovecot-uidlist`. Keywords new to the mailbox
-/// are added to `dovecot-keywords`. Returns (UID, UIDVALIDITY) for APPENDUID.
+/// Appends the message read from `src` to the Maildir `dir` through the delivery primitive
+/// ([`super::Incoming`]: written once to `tmp/`, fsynced, its mtime set to `internal_date`),
+/// then [`store_durable`]. Returns (UID, UIDVALIDITY) for APPENDUID.
 pub fn append_to(
     dir: &Path,
     mut src: impl Read,
@@ -1506,50 +1504,35 @@ pub fn append_to(
             path: dir.to_path_buf(),
         });
     }
-    let tmp_dir = dir.join("tmp");
-    if !tmp_dir.is_dir() {
-        fs::create_dir(&tmp_dir).map_err(io_at(&tmp_dir))?;
-    }
     let unique = unique_name();
-    let tmp = tmp_dir.join(&unique);
-    let io = io_at(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(uidlist::file_mode_for(dir))
-        .open(&tmp)
-        .map_err(&io)?;
-    let written = (|| {
-        let mut c = SizeCounter::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            c.feed(&buf[..n]);
-            f.write_all(&buf[..n])?;
-        }
-        if let Some(t) = internal_date {
-            f.set_modified(t)?;
-        }
-        f.sync_all()?;
-        Ok(c)
-    })();
-    drop(f);
-    let sizes = match written {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-    };
-    let base = file_name(&unique, sizes.size, sizes.vsize);
-    let r = place(dir, &tmp, &base, flags, keywords, None, opts);
-    let _ = fs::remove_file(&tmp);
-    r
+    let mut incoming = super::Incoming::create(dir, &unique).map_err(io_at(&dir.join("tmp")))?;
+    let tmp_path = incoming.path().to_path_buf();
+    let io = io_at(&tmp_path);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        incoming.write(&buf[..n]).map_err(&io)?;
+    }
+    let durable = incoming.finish(internal_date).map_err(&io)?;
+    store_durable(dir, &durable, flags, keywords, opts)
+}
+
+/// Stores a message that is whole in `tmp/` ([`super::Durable`]) into `dir`: linked into
+/// `cur/` with its flags and keywords, `cur/` fsynced, then given the next UID in
+/// `dovecot-uidlist`, all under the uidlist lock. Returns (UID, UIDVALIDITY).
+pub fn store_durable(
+    dir: &Path,
+    durable: &super::Durable,
+    flags: Flags,
+    keywords: &[&str],
+    opts: LockOptions,
+) -> Result<(u32, u32), StoreError> {
+    place(dir, durable.path(), &durable.name(), flags, keywords, opts)
 }
 
 /// Links the complete file `src` into `<dir>/cur/` as `base` with the flags and keywords,
@@ -1560,7 +1543,6 @@ fn place(
     base: &str,
     flags: Flags,
     keywords: &[&str],
-    mtime: Option<SystemTime>,
     opts: LockOptions,
 ) -> Result<(u32, u32), StoreError> {
     let cur = dir.join("cur");
@@ -1605,22 +1587,10 @@ fn place(
     };
     let name = with_flags(base, flags, bits);
     let dest = cur.join(&name);
-    match fs::hard_link(src, &dest) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(18) => {
-            // EXDEV: another file system; copy into this Maildir's tmp/ first.
-            let local = dir.join("tmp").join(uidlist::base_name(&name));
-            let r = (|| {
-                io::copy(&mut File::open(src)?, &mut super::create_fresh(&local)?)?;
-                let f = File::options().write(true).open(&local)?;
-                if let Some(t) = mtime {
-                    f.set_modified(t)?;
-                }
-                f.sync_all()?;
-                fs::hard_link(&local, &dest)
-            })();
-            let _ = fs::remove_file(&local);
-            r.map_err(io_at(&dest))?;
+    match super::link_into(src, dir, super::Sub::Cur, &name) {
+        Ok(super::Linked::New) => {}
+        Ok(super::Linked::AlreadyThere) => {
+            return Err(io_at(&dest)(io::ErrorKind::AlreadyExists.into()));
         }
         Err(e) => {
             return Err(io_at(if e.kind() == io::ErrorKind::NotFound {

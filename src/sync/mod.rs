@@ -643,7 +643,7 @@ fn deliver_attempt(
     }
     let unique = unique_name(obj, &id);
 
-    // Stream into tmp/ of the first destination.
+    // Stream into tmp/ of the first destination (the one delivery primitive: maildir::Incoming).
     let tmp = dests[0].join("tmp").join(&unique);
     let file_err = |err| {
         Fatal::Io(SyncError::Io {
@@ -651,48 +651,41 @@ fn deliver_attempt(
             err,
         })
     };
-    // Never File::create: a leftover tmp name may share its inode with a delivered message.
-    let mut file = maildir::create_fresh(&tmp).map_err(file_err)?;
-    let mut sizes = maildir::SizeCounter::default();
-    let result = (|| {
-        sizes.feed(&head);
-        file.write_all(&head).map_err(file_err)?;
+    let mut file = maildir::Incoming::create(&dests[0], &unique).map_err(file_err)?;
+    let written = (|| {
+        file.write(&head).map_err(file_err)?;
         if !eof {
             loop {
                 let n = o.reader.read(buf).map_err(net)?;
                 if n == 0 {
                     break;
                 }
-                sizes.feed(&buf[..n]);
-                file.write_all(&buf[..n]).map_err(file_err)?;
+                file.write(&buf[..n]).map_err(file_err)?;
             }
         }
         if let Some(len) = o.content_length
-            && len != sizes.size
+            && len != file.size()
         {
             return Err(Fatal::S3(S3Error::Network {
-                detail: format!("the object ended after {} of {len} bytes", sizes.size),
+                detail: format!("the object ended after {} of {len} bytes", file.size()),
             }));
         }
-        if let Some(t) = obj.last_modified {
-            // The arrival time becomes the message's INTERNALDATE (Dovecot reads the mtime).
-            let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t));
-        }
-        file.sync_all().map_err(file_err)?;
         Ok(())
     })();
-    drop(file);
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    // An unfinished Incoming removes its tmp file when dropped.
+    written?;
+    // The arrival time becomes the message's INTERNALDATE (Dovecot reads the mtime).
+    let mtime = obj
+        .last_modified
+        .map(|t| UNIX_EPOCH + Duration::from_secs(t));
+    let durable = file.finish(mtime).map_err(file_err)?;
 
-    let name = maildir::file_name(&unique, sizes.size, sizes.vsize);
+    let name = durable.name();
     for d in &dests {
         if sh.recovering && already_present(sh, d, &unique).map_err(Fatal::Io)? {
             continue;
         }
-        maildir::link_into_new(&tmp, d, &name).map_err(|err| {
+        maildir::link_into(durable.path(), d, maildir::Sub::New, &name).map_err(|err| {
             Fatal::Io(SyncError::Io {
                 path: d.join("new").join(&name),
                 err,
@@ -706,11 +699,12 @@ fn deliver_attempt(
             f(d);
         }
     }
-    let _ = std::fs::remove_file(&tmp);
+    let size = durable.size;
+    drop(durable);
     Ok(Ok(Delivered {
         recipients: route.recipients,
         folder: route.folder,
-        size: sizes.size,
+        size,
     }))
 }
 
