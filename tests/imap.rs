@@ -981,3 +981,50 @@ fn a_held_uidlist_lock_stalls_only_that_mailbox() {
     let r = bob_idle.until("i2");
     assert!(r.last().unwrap().starts_with("i2 OK"), "{r:?}");
 }
+
+/// HIGHESTMODSEQ only grows: across a restart, a SIGKILL, and changes another program made
+/// while s3imap was down (read from `s3imap-modseq`, since CONDSTORE is not advertised yet).
+#[test]
+fn modseqs_grow_across_restarts_sigkill_and_outside_changes() {
+    let t = Setup::new();
+    for i in 0..3 {
+        t.deliver(
+            "alice@example.com",
+            &format!("179500000{i}.S3Im{i}.s3imap"),
+            &ses_message("alice@example.com", "alice@example.com", "m", "x"),
+        );
+    }
+    let inbox = t.mail().join("alice@example.com");
+    let highest = || s3imap::maildir::modseq::highest(&inbox).unwrap();
+    let mut s = t.serve();
+    s.python(
+        "alice@example.com",
+        "ok(M.select('INBOX'))\nok(M.store('1:2', '+FLAGS', '(\\\\Flagged)'))\n",
+    );
+    let h1 = highest();
+    assert!(h1 >= 5, "3 arrivals and 2 changes numbered: {h1}");
+    // SIGKILL: nothing to flush, nothing lost.
+    let mut child = s.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(highest(), h1);
+    // Another program (Dovecot) marks message 3 \Seen while s3imap is down.
+    let cur = inbox.join("cur");
+    let name = std::fs::read_dir(&cur)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("1795000002"))
+        .unwrap();
+    let seen = format!("{}S", name);
+    std::fs::rename(cur.join(&name), cur.join(&seen)).unwrap();
+    let s = t.serve();
+    s.python(
+        "alice@example.com",
+        "ok(M.select('INBOX'))\nok(M.store('1', '-FLAGS', '(\\\\Flagged)'))\n",
+    );
+    let h2 = highest();
+    assert!(
+        h2 >= h1 + 2,
+        "the outside change and the new STORE: {h1} -> {h2}"
+    );
+}

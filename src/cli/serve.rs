@@ -146,7 +146,7 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         plaintext_auth,
         max_user_connections,
     ));
-    // The in-process sync, when a bucket is configured; each delivery wakes IDLE sessions.
+    // The in-process sync, when a bucket is configured.
     let bucket = match get(&c.bucket, "S3IMAP_BUCKET") {
         Ok(b) => b,
         Err(e) => return usage(e),
@@ -171,8 +171,9 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             Err(e) => return usage(e),
         };
         let wake = Arc::clone(&ctx);
-        let syncer = Syncer::new(cfg).on_delivery(move |_| {
-            wake.delivered.notify(usize::MAX);
+        // Each delivery wakes the sessions of that mailbox only.
+        let syncer = Syncer::new(cfg).on_delivery(move |maildir| {
+            wake.mailboxes.changed(maildir);
         });
         std::thread::Builder::new()
             .name("sync".into())

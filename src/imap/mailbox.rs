@@ -1,28 +1,45 @@
-//! The selected state: one open Maildir as this session sees it. Keeps the session's own
-//! sequence-number view (RFC 3501 §7.4.1: a message leaves it only when its EXPUNGE is
-//! announced, and EXPUNGE is never announced during FETCH, STORE or SEARCH), reports what
-//! changed on disk, and carries out FETCH, STORE, SEARCH, EXPUNGE and COPY/MOVE over the
-//! store in [`crate::maildir::store`].
+//! The selected state: this session's view of one mailbox whose messages live in the shared
+//! table of [`super::registry`]. The view is small (no copy of the message table): the highest
+//! UID the client was told of (EXISTS), the modseq up to which it was told of changes, the
+//! expunges it has not been told of yet (those messages keep their sequence numbers until their
+//! EXPUNGE is sent, which never happens during FETCH, STORE or SEARCH: RFC 3501 §7.4.1), the
+//! messages that are `\Recent` for it, the keywords and RECENT count it was told. Sequence
+//! numbers are computed from the shared table and those expunges. It carries out FETCH, STORE,
+//! SEARCH, EXPUNGE and COPY/MOVE on the shared table, which numbers each change; the other
+//! sessions turn the changes into their own untagged responses.
 
 use super::command::{FetchAttr, Flag, SearchKey, SectionText, SequenceArg, StoreArgs, StoreMode};
 use super::meta;
+use super::registry::{Guard, Shared};
 use super::response::{self, Chunk, Output};
 use crate::mail::{header, mime, search};
 use crate::maildir::store::{FlagOp, Flags, Mailbox, StoreError};
 use std::fmt::Write as _;
 use std::io::Read;
-use std::path::PathBuf;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 pub struct Selected {
-    pub mailbox: Mailbox,
+    shared: Arc<Shared>,
     /// The IMAP name, for messages.
     pub name: String,
     pub readonly: bool,
-    /// UIDs in sequence-number order, as the client knows them.
-    view: Vec<u32>,
-    /// Expunged on disk, not yet announced.
-    pending_expunge: Vec<u32>,
+    uid_validity: u32,
+    /// The highest UID the client was told of: the view is the shared table's messages up to
+    /// it, plus [`Selected::pending`].
+    max_uid: u32,
+    /// Flag changes up to this modseq were told.
+    told: u64,
+    /// Expunges up to this modseq are in `pending` (or were told).
+    absorbed: u64,
+    /// Modseqs of this session's own changes, already told as it made them.
+    own: Vec<u64>,
+    /// Expunged in the shared table, not yet told: still in the view, ascending.
+    pending: Vec<u32>,
+    /// UIDs that are `\Recent` for this session.
+    recent: Vec<Range<u32>>,
     /// `SEARCH RETURN (SAVE)` result.
     pub saved: Vec<u32>,
     /// The keywords the client was told of (FLAGS / PERMANENTFLAGS), in the mailbox's order.
@@ -101,28 +118,162 @@ pub fn store_err(e: StoreError) -> String {
     format!("[{code}] {e}")
 }
 
+fn add_range(v: &mut Vec<Range<u32>>, r: Range<u32>) {
+    if r.is_empty() {
+        return;
+    }
+    if let Some(last) = v.last_mut()
+        && last.end >= r.start
+    {
+        last.end = last.end.max(r.end);
+    } else {
+        v.push(r);
+    }
+}
+
 impl Selected {
-    pub fn open(path: PathBuf, name: String, readonly: bool) -> Result<Selected, StoreError> {
-        let mailbox = Mailbox::open(&path, readonly)?;
-        let view = mailbox.messages().iter().map(|m| m.uid()).collect();
-        Ok(Selected {
-            mailbox,
+    /// Opens the view of a shared mailbox (SELECT / EXAMINE): every message is in it, and
+    /// those no session was told of yet are `\\Recent` here (a read-write session claims
+    /// them; a read-only one does not, RFC 3501 §6.3.2).
+    pub fn open(shared: Arc<Shared>, name: String, readonly: bool) -> Result<Selected, StoreError> {
+        let sh = Arc::clone(&shared);
+        let mb = sh.lock(true)?;
+        let mut s = Selected {
+            shared: Arc::clone(&shared),
             name,
             readonly,
-            view,
-            pending_expunge: Vec::new(),
+            uid_validity: mb.uid_validity(),
+            max_uid: 0,
+            told: mb.highest_modseq(),
+            absorbed: mb.highest_modseq(),
+            own: Vec::new(),
+            pending: Vec::new(),
+            recent: Vec::new(),
             saved: Vec::new(),
             told_keywords: Vec::new(),
             told_recent: 0,
-        })
+        };
+        let last = mb.messages().last().map(|m| m.uid()).unwrap_or(0);
+        s.grow_to(&mb, last);
+        Ok(s)
     }
 
-    fn keyword_names(&self) -> Vec<String> {
-        self.mailbox
-            .keywords()
+    /// The Maildir of the selected mailbox.
+    pub fn dir(&self) -> &Path {
+        self.shared.path()
+    }
+
+    /// A listener woken when the mailbox changes (IDLE).
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.shared.listen()
+    }
+
+    /// The view grows to `last`: the new messages no session was told of are `\\Recent` here.
+    fn grow_to(&mut self, mb: &Mailbox, last: u32) {
+        if last <= self.max_uid {
+            return;
+        }
+        let from = self.max_uid + 1;
+        let dir = mb.dir();
+        let first = if self.readonly {
+            crate::maildir::state::first_recent(dir)
+        } else {
+            crate::maildir::state::claim_recent(dir, last.saturating_add(1))
+        };
+        match first {
+            Ok(first) => add_range(&mut self.recent, first.max(from)..last.saturating_add(1)),
+            Err(e) => crate::warn!("imap", "{}: {e}; no message is \\Recent", dir.display()),
+        }
+        self.max_uid = last;
+    }
+
+    /// A message this session stored into the selected mailbox (APPEND): it learns of it
+    /// first, so the message is `\\Recent` here (as in Dovecot).
+    pub fn claim_recent(&mut self, uid: u32) {
+        if self.readonly {
+            return;
+        }
+        match crate::maildir::state::claim_recent(self.dir(), uid.saturating_add(1)) {
+            Ok(old) if old <= uid => add_range(&mut self.recent, old..uid + 1),
+            Ok(_) => {}
+            Err(e) => crate::warn!("imap", "{}: {e}", self.dir().display()),
+        }
+    }
+
+    /// COPY of message `uid` to the Maildir `dest`: (new UID, `dest`'s UIDVALIDITY).
+    pub fn copy_to(&self, uid: u32, dest: &Path) -> Result<(u32, u32), StoreError> {
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false)?;
+        mb.copy_to(uid, dest)
+    }
+
+    /// Notes expunges of messages in the view that the client has not been told of: they stay
+    /// in the view, under their numbers, until their EXPUNGE is sent. Every command looks at
+    /// the view through this first.
+    fn absorb(&mut self, mb: &Mailbox) {
+        if mb.highest_modseq() == self.absorbed {
+            return;
+        }
+        for &(ms, uid) in mb.expunged_since(self.absorbed) {
+            if uid <= self.max_uid
+                && !self.own.contains(&ms)
+                && let Err(i) = self.pending.binary_search(&uid)
+            {
+                self.pending.insert(i, uid);
+            }
+        }
+        self.absorbed = mb.highest_modseq();
+    }
+
+    fn is_recent(&self, uid: u32) -> bool {
+        self.recent.iter().any(|r| r.contains(&uid))
+    }
+
+    // ---- the view --------------------------------------------------------------------------
+
+    /// Live messages of the view with a UID below `uid`.
+    fn live_below(&self, mb: &Mailbox, uid: u32) -> usize {
+        let msgs = mb.messages();
+        msgs.partition_point(|m| m.uid() < uid.min(self.max_uid.saturating_add(1)))
+    }
+
+    /// Messages in the view (what EXISTS says).
+    fn len(&self, mb: &Mailbox) -> usize {
+        self.live_below(mb, self.max_uid.saturating_add(1)) + self.pending.len()
+    }
+
+    fn in_view(&self, mb: &Mailbox, uid: u32) -> bool {
+        uid <= self.max_uid
+            && (mb.message(uid).is_some() || self.pending.binary_search(&uid).is_ok())
+    }
+
+    /// The sequence number of `uid` in this session's view.
+    fn seq_of(&self, mb: &Mailbox, uid: u32) -> Option<usize> {
+        if !self.in_view(mb, uid) {
+            return None;
+        }
+        Some(self.live_below(mb, uid) + self.pending.partition_point(|&p| p < uid) + 1)
+    }
+
+    /// The view's UIDs in sequence order (built for one command: the view keeps no copy).
+    fn uids(&self, mb: &Mailbox) -> Vec<u32> {
+        let live = mb
+            .messages()
             .iter()
-            .map(|(_, n)| n.to_string())
-            .collect()
+            .map(|m| m.uid())
+            .take_while(|&u| u <= self.max_uid);
+        if self.pending.is_empty() {
+            return live.collect();
+        }
+        let mut v: Vec<u32> = live.chain(self.pending.iter().copied()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    // ---- telling the client -----------------------------------------------------------------
+
+    fn keyword_names(mb: &Mailbox) -> Vec<String> {
+        mb.keywords().iter().map(|(_, n)| n.to_string()).collect()
     }
 
     /// `* FLAGS (…)` and `* OK [PERMANENTFLAGS (…)]` with the mailbox's keywords.
@@ -151,8 +302,8 @@ impl Selected {
 
     /// Tells the client of keywords new to the mailbox (RFC 3501 §7.2.6: FLAGS, with
     /// PERMANENTFLAGS), before any FETCH that carries them.
-    fn announce_keywords(&mut self, out: &mut Output) {
-        let now = self.keyword_names();
+    fn announce_keywords(&mut self, mb: &Mailbox, out: &mut Output) {
+        let now = Selected::keyword_names(mb);
         if now != self.told_keywords {
             let mut s = String::new();
             self.flags_lines(&mut s, &now);
@@ -161,141 +312,173 @@ impl Selected {
         }
     }
 
+    /// Messages of the view that are `\\Recent` for this session.
+    fn recent_count(&self, mb: &Mailbox) -> usize {
+        self.recent
+            .iter()
+            .map(|r| {
+                let hi = r.end.min(self.max_uid.saturating_add(1));
+                if hi <= r.start {
+                    return 0;
+                }
+                self.live_below(mb, hi) - self.live_below(mb, r.start)
+                    + self
+                        .pending
+                        .iter()
+                        .filter(|&&p| p >= r.start && p < hi)
+                        .count()
+            })
+            .sum()
+    }
+
     /// `* n RECENT` when the number of recent messages in the view changed.
-    fn report_recent(&mut self, out: &mut Output) {
-        let n = self.recent();
+    fn report_recent(&mut self, mb: &Mailbox, out: &mut Output) {
+        let n = self.recent_count(mb);
         if n != self.told_recent {
             out.put(format!("* {n} RECENT\r\n").as_bytes());
             self.told_recent = n;
         }
     }
 
-    /// Messages that are \\Recent for this session.
-    fn recent(&self) -> usize {
-        self.view
-            .iter()
-            .filter(|&&u| self.mailbox.message(u).is_some_and(|m| m.is_recent()))
-            .count()
-    }
-
-    pub fn exists(&self) -> u32 {
-        self.view.len() as u32
+    pub fn exists(&mut self) -> u32 {
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else { return 0 };
+        self.absorb(&mb);
+        self.len(&mb) as u32
     }
 
     /// The SELECT/EXAMINE untagged responses.
     pub fn select_responses(&mut self, out: &mut Output) {
-        let recent = self.recent();
-        let unseen = self
-            .view
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else {
+            return;
+        };
+        let recent = self.recent_count(&mb);
+        let unseen = mb
+            .messages()
             .iter()
-            .position(|&u| {
-                self.mailbox
-                    .message(u)
-                    .is_some_and(|m| !m.flags().contains(Flags::SEEN))
-            })
+            .take_while(|m| m.uid() <= self.max_uid)
+            .position(|m| !m.flags().contains(Flags::SEEN))
             .map(|i| i + 1);
-        let keywords = self.keyword_names();
+        let keywords = Selected::keyword_names(&mb);
         let mut s = String::new();
         self.flags_lines(&mut s, &keywords);
-        let _ = write!(s, "* {} EXISTS\r\n* {recent} RECENT\r\n", self.exists());
+        let _ = write!(s, "* {} EXISTS\r\n* {recent} RECENT\r\n", self.len(&mb));
         if let Some(u) = unseen {
             let _ = write!(s, "* OK [UNSEEN {u}] First unseen\r\n");
         }
         let _ = write!(
             s,
             "* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n",
-            self.mailbox.uid_validity(),
-            self.mailbox.uid_next()
+            mb.uid_validity(),
+            mb.uid_next()
         );
         out.put(s.as_bytes());
         self.told_keywords = keywords;
         self.told_recent = recent;
     }
 
-    /// Looks at the disk and tells the client what changed. `expunges`: EXPUNGE responses
-    /// may be sent now. Returns false when the mailbox became unusable (UIDVALIDITY changed).
+    /// The client polls (NOOP, IDLE's start, CHECK): the next look at the shared table reads
+    /// the disk, however recently another session did.
+    pub fn poll(&self) {
+        if let Err(e) = self.shared.lock(true) {
+            crate::warn!("imap", "refreshing {}: {e}", self.name);
+        }
+    }
+
+    /// Tells the client what changed in the mailbox since its last look (by any session or
+    /// program). `expunges`: EXPUNGE responses may be sent now. Returns false when the mailbox
+    /// became unusable (UIDVALIDITY changed).
     pub fn sync(&mut self, out: &mut Output, expunges: bool) -> bool {
-        let changes = match self.mailbox.refresh() {
-            Ok(c) => c,
+        let sh = Arc::clone(&self.shared);
+        let mb = match sh.lock(false) {
+            Ok(mb) => mb,
             Err(e) => {
                 crate::warn!("imap", "refreshing {}: {e}", self.name);
                 return true;
             }
         };
-        if changes.uid_validity_changed {
+        self.sync_with(&mb, out, expunges)
+    }
+
+    fn sync_with(&mut self, mb: &Guard<'_>, out: &mut Output, expunges: bool) -> bool {
+        if mb.uid_validity() != self.uid_validity {
             out.put(b"* BYE [UNAVAILABLE] The mailbox was rebuilt by another program\r\n");
             return false;
         }
-        for e in &changes.expunged {
-            if self.view.contains(&e.uid) && !self.pending_expunge.contains(&e.uid) {
-                self.pending_expunge.push(e.uid);
+        self.absorb(mb);
+        if mb.highest_modseq() != self.told {
+            self.announce_keywords(mb, out);
+            let mut told: Vec<u32> = Vec::new();
+            for uid in mb.changed_since(self.told) {
+                if uid > self.max_uid || told.contains(&uid) {
+                    continue;
+                }
+                let Some(m) = mb.message(uid) else { continue };
+                if self.own.contains(&m.modseq()) {
+                    continue;
+                }
+                told.push(uid);
+                if let Some(seq) = self.seq_of(mb, uid) {
+                    let mut line = format!("* {seq} FETCH (FLAGS ");
+                    self.write_flags(mb, &mut line, uid);
+                    line.push_str(")\r\n");
+                    out.put(line.as_bytes());
+                }
             }
-        }
-        self.announce_keywords(out);
-        for uid in &changes.flags {
-            if let Some(seq) = self.seq_of(*uid)
-                && !self.pending_expunge.contains(uid)
-            {
-                let mut line = format!("* {seq} FETCH (FLAGS ");
-                self.write_flags(&mut line, *uid);
-                line.push_str(")\r\n");
-                out.put(line.as_bytes());
-            }
+            self.told = mb.highest_modseq();
+            self.own.clear();
         }
         if expunges {
-            self.announce_expunges(out);
+            self.announce_expunges(mb, out);
         }
-        let before = self.view.len();
-        let max = self.view.last().copied().unwrap_or(0);
-        for uid in changes.new {
-            if uid > max && self.mailbox.message(uid).is_some() {
-                self.view.push(uid);
-            }
+        let last = mb.messages().last().map(|m| m.uid()).unwrap_or(0);
+        let grew = last > self.max_uid;
+        if grew {
+            self.grow_to(mb, last);
+            out.put(format!("* {} EXISTS\r\n", self.len(mb)).as_bytes());
         }
-        if self.view.len() != before {
-            out.put(format!("* {} EXISTS\r\n", self.view.len()).as_bytes());
-        }
-        if expunges || self.view.len() != before {
-            self.report_recent(out);
+        if expunges || grew {
+            self.report_recent(mb, out);
         }
         true
     }
 
-    fn announce_expunges(&mut self, out: &mut Output) {
-        for uid in std::mem::take(&mut self.pending_expunge) {
-            if let Some(i) = self.view.iter().position(|&u| u == uid) {
-                self.view.remove(i);
-                out.put(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-            }
+    fn announce_expunges(&mut self, mb: &Mailbox, out: &mut Output) {
+        for uid in std::mem::take(&mut self.pending) {
+            // Its number now: the live messages below it, the pending ones below it are gone.
+            let seq = self.live_below(mb, uid) + 1;
+            out.put(format!("* {seq} EXPUNGE\r\n").as_bytes());
         }
     }
 
-    fn seq_of(&self, uid: u32) -> Option<usize> {
-        // The view is ascending by UID.
-        self.view.binary_search(&uid).ok().map(|i| i + 1)
-    }
-
     /// The UIDs a set names, in ascending order (sequence numbers or UIDs).
-    pub fn resolve(&self, set: &SequenceArg, uid: bool) -> Vec<u32> {
+    pub fn resolve(&mut self, set: &SequenceArg, uid: bool) -> Vec<u32> {
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else {
+            return Vec::new();
+        };
+        self.absorb(&mb);
+        let view = self.uids(&mb);
         match set {
             SequenceArg::Saved => self
                 .saved
                 .iter()
                 .copied()
-                .filter(|u| self.view.binary_search(u).is_ok())
+                .filter(|u| view.binary_search(u).is_ok())
                 .collect(),
             SequenceArg::Set(s) => {
                 if uid {
-                    let max = self.view.last().copied().unwrap_or(0);
+                    let max = view.last().copied().unwrap_or(0);
                     let mut v: Vec<u32> = Vec::new();
                     for r in s.resolve(max.max(1)) {
-                        let lo = self.view.partition_point(|&u| u < *r.start());
-                        let hi = self.view.partition_point(|&u| u <= *r.end());
-                        v.extend_from_slice(&self.view[lo..hi]);
+                        let lo = view.partition_point(|&u| u < *r.start());
+                        let hi = view.partition_point(|&u| u <= *r.end());
+                        v.extend_from_slice(&view[lo..hi]);
                     }
                     // `n:*` with n above every UID still means the last message.
                     if v.is_empty()
-                        && let Some(&last) = self.view.last()
+                        && let Some(&last) = view.last()
                         && s.ranges().iter().any(|r| {
                             matches!(r.to, super::command::SeqBound::Star)
                                 || matches!(r.from, super::command::SeqBound::Star)
@@ -306,9 +489,9 @@ impl Selected {
                     v.dedup();
                     v
                 } else {
-                    let max = self.view.len() as u32;
+                    let max = view.len() as u32;
                     s.iter(max)
-                        .filter_map(|seq| self.view.get(seq as usize - 1).copied())
+                        .filter_map(|seq| view.get(seq as usize - 1).copied())
                         .collect()
                 }
             }
@@ -316,19 +499,19 @@ impl Selected {
     }
 
     /// True when a sequence set names a message number beyond EXISTS (a client error).
-    pub fn out_of_range(&self, set: &SequenceArg) -> bool {
+    pub fn out_of_range(&mut self, set: &SequenceArg) -> bool {
         match set {
             SequenceArg::Set(s) => s
                 .max_explicit()
-                .is_some_and(|m| m as usize > self.view.len()),
+                .is_some_and(|m| m as usize > self.exists() as usize),
             SequenceArg::Saved => false,
         }
     }
 
-    fn write_flags(&self, s: &mut String, uid: u32) {
+    fn write_flags(&self, mb: &Mailbox, s: &mut String, uid: u32) {
         s.push('(');
         let mut first = true;
-        if let Some(m) = self.mailbox.message(uid) {
+        if let Some(m) = mb.message(uid) {
             for name in m.flags().imap_names() {
                 if !first {
                     s.push(' ');
@@ -336,14 +519,14 @@ impl Selected {
                 s.push_str(name);
                 first = false;
             }
-            if m.is_recent() {
+            if self.is_recent(uid) {
                 if !first {
                     s.push(' ');
                 }
                 s.push_str("\\Recent");
                 first = false;
             }
-            for k in self.mailbox.keyword_names(uid) {
+            for k in mb.keyword_names(uid) {
                 if !first {
                     s.push(' ');
                 }
@@ -364,7 +547,10 @@ impl Selected {
         uid_cmd: bool,
         out: &mut Output,
     ) -> Result<bool, String> {
-        match self.fetch_one_inner(uid, attrs, uid_cmd, out) {
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false).map_err(store_err)?;
+        self.absorb(&mb);
+        match self.fetch_one_inner(&mut mb, uid, attrs, uid_cmd, out) {
             Ok(b) => Ok(b),
             Err(FetchError::Gone) => Ok(false),
             Err(FetchError::No(s)) => Err(s),
@@ -373,19 +559,20 @@ impl Selected {
 
     fn fetch_one_inner(
         &mut self,
+        mb: &mut Mailbox,
         uid: u32,
         attrs: &[FetchAttr<'_>],
         uid_cmd: bool,
         out: &mut Output,
     ) -> Result<bool, FetchError> {
-        let Some(seq) = self.seq_of(uid) else {
+        let Some(seq) = self.seq_of(mb, uid) else {
             return Ok(false);
         };
-        let Some(msg) = self.mailbox.message(uid) else {
+        let Some(msg) = mb.message(uid) else {
             return Ok(false);
         };
         let unique = crate::maildir::unique_part(msg.name()).to_string();
-        let dir = self.mailbox.dir().to_path_buf();
+        let dir = mb.dir().to_path_buf();
         let mut set_seen = false;
         let mut want_flags = false;
         let mut has_uid = false;
@@ -401,13 +588,14 @@ impl Selected {
             }
         }
         if set_seen && !self.readonly && !msg.flags().contains(Flags::SEEN) {
-            match self
-                .mailbox
-                .change_flags(uid, FlagOp::Add, Flags::SEEN, &[])
-            {
+            match mb.change_flags(uid, FlagOp::Add, Flags::SEEN, &[]) {
                 Ok(_) => {
+                    // Told in this FETCH's FLAGS: not again as a change.
                     want_flags = true;
-                    self.mailbox.flags_reported(uid);
+                    if let Some(m) = mb.message(uid) {
+                        self.own.push(m.modseq());
+                    }
+                    self.shared.notify();
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -461,8 +649,7 @@ impl Selected {
                 }
                 FetchAttr::Flags => {}
                 FetchAttr::InternalDate => {
-                    let t = self
-                        .mailbox
+                    let t = mb
                         .internal_date(uid)
                         .ok()
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -473,12 +660,12 @@ impl Selected {
                     items.extend_from_slice(response::internal_date(t).as_bytes());
                 }
                 FetchAttr::Rfc822Size => {
-                    let n = self.mailbox.vsize(uid)?;
+                    let n = mb.vsize(uid)?;
                     sep(&mut items, &mut first);
                     items.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes());
                 }
                 FetchAttr::Envelope | FetchAttr::BodyStructure | FetchAttr::Body => {
-                    let mb = &mut self.mailbox;
+                    let mb = &mut *mb;
                     let r = meta::rendered(&dir, &unique, || {
                         load_tree(mb, &mut file, &mut tree).map_err(FetchError::into_io)
                     })
@@ -530,7 +717,7 @@ impl Selected {
                         ),
                         _ => unreachable!("matched above"),
                     };
-                    let t = load_tree(&mut self.mailbox, &mut file, &mut tree)?;
+                    let t = load_tree(mb, &mut file, &mut tree)?;
                     let names_owned: Vec<Vec<u8>>;
                     let names: Vec<&[u8]>;
                     let spec = match spec_text {
@@ -564,7 +751,7 @@ impl Selected {
                             items.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
                             chunks.push(Chunk::Bytes(std::mem::take(&mut items)));
                             chunks.push(Chunk::File {
-                                file: open(&mut self.mailbox, &mut file)?,
+                                file: open(mb, &mut file)?,
                                 offset: r.start,
                                 len: r.end - r.start,
                                 crlf: true,
@@ -581,7 +768,7 @@ impl Selected {
         }
         if want_flags {
             let mut s = String::new();
-            self.write_flags(&mut s, uid);
+            self.write_flags(mb, &mut s, uid);
             let mut f = b"FLAGS ".to_vec();
             f.extend_from_slice(s.as_bytes());
             // FLAGS goes first so that it is never after a streamed literal.
@@ -636,79 +823,114 @@ impl Selected {
             StoreMode::Add => FlagOp::Add,
             StoreMode::Remove => FlagOp::Remove,
         };
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false).map_err(store_err)?;
+        self.absorb(&mb);
+        let mut changed = false;
         for &uid in uids {
-            if self.mailbox.message(uid).is_none() {
+            let Some(m) = mb.message(uid) else {
                 continue;
-            }
+            };
+            // Did another session change it since this one last looked? Then the client must
+            // hear the merged flags even after a .SILENT store.
+            let unseen_change = m.modseq() > self.told && !self.own.contains(&m.modseq());
             // Applied to the flags the message has now (another session may have changed them).
-            match self.mailbox.change_flags(uid, op, add, &kw) {
-                Ok(_) => {}
+            match mb.change_flags(uid, op, add, &kw) {
+                Ok(c) => changed |= c,
                 Err(StoreError::NoSuchMessage { .. }) => continue,
                 Err(e) => return Err(store_err(e)),
             }
             // A keyword new to the mailbox is announced before the FETCH that carries it.
-            self.announce_keywords(out);
+            self.announce_keywords(&mb, out);
+            let Some(modseq) = mb.message(uid).map(|m| m.modseq()) else {
+                continue;
+            };
             if !args.silent
-                && let Some(seq) = self.seq_of(uid)
-                && self.mailbox.message(uid).is_some()
+                && let Some(seq) = self.seq_of(&mb, uid)
             {
                 let mut s = format!("* {seq} FETCH (");
                 if uid_cmd {
                     let _ = write!(s, "UID {uid} ");
                 }
                 s.push_str("FLAGS ");
-                self.write_flags(&mut s, uid);
+                self.write_flags(&mb, &mut s, uid);
                 s.push_str(")\r\n");
                 out.put(s.as_bytes());
-                self.mailbox.flags_reported(uid);
+                self.own.push(modseq);
+            } else if !unseen_change {
+                self.own.push(modseq);
             }
+        }
+        if changed {
+            sh.notify();
         }
         Ok(())
     }
 
     /// EXPUNGE (all \Deleted) or UID EXPUNGE (those of `only`), announcing every removal.
     pub fn expunge(&mut self, only: Option<&[u32]>, out: &mut Output) -> CmdResult {
+        self.remove(only, true, out)
+    }
+
+    /// MOVE's second half: removes exactly `uids` (copied already), whatever their flags:
+    /// the move never shows a `\Deleted` flag to anyone (RFC 6851 §3.3).
+    pub fn remove_moved(&mut self, uids: &[u32], out: &mut Output) -> CmdResult {
+        self.remove(Some(uids), false, out)
+    }
+
+    fn remove(&mut self, only: Option<&[u32]>, deleted: bool, out: &mut Output) -> CmdResult {
         if self.readonly {
             return Err("[READ-ONLY] The mailbox is read-only".into());
         }
-        let doomed: Vec<u32> = self
-            .view
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false).map_err(store_err)?;
+        self.absorb(&mb);
+        let doomed: Vec<u32> = mb
+            .messages()
             .iter()
-            .copied()
+            .filter(|m| m.uid() <= self.max_uid && (!deleted || m.flags().contains(Flags::DELETED)))
+            .map(|m| m.uid())
             .filter(|u| only.is_none_or(|o| o.binary_search(u).is_ok()))
-            .filter(|&u| {
-                self.mailbox
-                    .message(u)
-                    .is_some_and(|m| m.flags().contains(Flags::DELETED))
-            })
             .collect();
-        self.mailbox.expunge(&doomed).map_err(store_err)?;
-        for u in doomed {
-            if !self.pending_expunge.contains(&u) {
-                self.pending_expunge.push(u);
+        let before = mb.highest_modseq();
+        mb.expunge(&doomed).map_err(store_err)?;
+        // Told right here, not again as changes.
+        let numbered: Vec<(u64, u32)> = mb.expunged_since(before).to_vec();
+        for (ms, u) in numbered {
+            self.own.push(ms);
+            if let Err(i) = self.pending.binary_search(&u) {
+                self.pending.insert(i, u);
             }
         }
-        self.announce_expunges(out);
-        self.report_recent(out);
+        self.announce_expunges(&mb, out);
+        self.report_recent(&mb, out);
+        if !doomed.is_empty() {
+            sh.notify();
+        }
         Ok(())
     }
 
     /// Evaluates SEARCH keys; returns matching UIDs in ascending order.
     pub fn search(&mut self, keys: &[SearchKey<'_>]) -> Result<Vec<u32>, String> {
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false).map_err(store_err)?;
+        self.absorb(&mb);
         let mut hits = Vec::new();
-        let uids = self.view.clone();
+        let uids = self.uids(&mb);
+        let n = uids.len() as u32;
         for (i, &uid) in uids.iter().enumerate() {
-            if self.mailbox.message(uid).is_none() {
+            if mb.message(uid).is_none() {
                 continue;
             }
             let mut ctx = MsgCtx {
                 uid,
                 seq: i as u32 + 1,
+                view_len: n,
                 header: None,
             };
             if keys
                 .iter()
-                .all(|k| self.matches(k, &mut ctx).unwrap_or(false))
+                .all(|k| self.matches(&mut mb, k, &mut ctx).unwrap_or(false))
             {
                 hits.push(uid);
             }
@@ -716,12 +938,12 @@ impl Selected {
         Ok(hits)
     }
 
-    fn header_of(&mut self, ctx: &mut MsgCtx) -> Vec<u8> {
+    fn header_of(mb: &mut Mailbox, ctx: &mut MsgCtx) -> Vec<u8> {
         if let Some(h) = &ctx.header {
             return h.clone();
         }
         let mut h = Vec::new();
-        if let Ok(f) = self.mailbox.open_file(ctx.uid) {
+        if let Ok(f) = mb.open_file(ctx.uid) {
             let mut r = std::io::BufReader::new(f);
             let mut buf = vec![0u8; 16 * 1024];
             loop {
@@ -743,14 +965,19 @@ impl Selected {
         h
     }
 
-    fn matches(&mut self, key: &SearchKey<'_>, ctx: &mut MsgCtx) -> Result<bool, String> {
+    fn matches(
+        &self,
+        mb: &mut Mailbox,
+        key: &SearchKey<'_>,
+        ctx: &mut MsgCtx,
+    ) -> Result<bool, String> {
         use SearchKey as K;
         let uid = ctx.uid;
-        let Some(m) = self.mailbox.message(uid) else {
+        let Some(m) = mb.message(uid) else {
             return Ok(false);
         };
         let flags = m.flags();
-        let recent = m.is_recent();
+        let recent = self.is_recent(uid);
         let has = |f: Flags| flags.contains(f);
         Ok(match key {
             K::All => true,
@@ -767,21 +994,18 @@ impl Selected {
             K::Recent => recent,
             K::New => recent && !has(Flags::SEEN),
             K::Old => !recent,
-            K::Keyword(k) => self
-                .mailbox
+            K::Keyword(k) => mb
                 .keyword_names(uid)
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(k)),
-            K::Unkeyword(k) => !self
-                .mailbox
+            K::Unkeyword(k) => !mb
                 .keyword_names(uid)
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(k)),
-            K::Larger(n) => self.mailbox.vsize(uid).map_err(store_err)? > *n,
-            K::Smaller(n) => self.mailbox.vsize(uid).map_err(store_err)? < *n,
+            K::Larger(n) => mb.vsize(uid).map_err(store_err)? > *n,
+            K::Smaller(n) => mb.vsize(uid).map_err(store_err)? < *n,
             K::Before(d) | K::On(d) | K::Since(d) => {
-                let t = self
-                    .mailbox
+                let t = mb
                     .internal_date(uid)
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -796,7 +1020,7 @@ impl Selected {
                 }
             }
             K::SentBefore(d) | K::SentOn(d) | K::SentSince(d) => {
-                let h = self.header_of(ctx);
+                let h = Selected::header_of(mb, ctx);
                 let date = crate::mail::envelope::raw_fields(&h)
                     .into_iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(b"date"))
@@ -818,7 +1042,7 @@ impl Selected {
                     K::Bcc(_) => "bcc",
                     _ => "subject",
                 };
-                let h = self.header_of(ctx);
+                let h = Selected::header_of(mb, ctx);
                 let needle = String::from_utf8_lossy(s);
                 if field == "subject" {
                     search::header_contains(&h, field, &needle)
@@ -827,7 +1051,7 @@ impl Selected {
                 }
             }
             K::Header(name, s) => {
-                let h = self.header_of(ctx);
+                let h = Selected::header_of(mb, ctx);
                 search::header_contains(
                     &h,
                     &String::from_utf8_lossy(name),
@@ -835,7 +1059,7 @@ impl Selected {
                 )
             }
             K::Body(s) | K::Text(s) => {
-                let f = self.mailbox.open_file(uid).map_err(store_err)?;
+                let f = mb.open_file(uid).map_err(store_err)?;
                 let needle = String::from_utf8_lossy(s);
                 let r = std::io::BufReader::with_capacity(64 * 1024, f);
                 let found = if matches!(key, K::Body(_)) {
@@ -845,16 +1069,22 @@ impl Selected {
                 };
                 found.map_err(|e| format!("reading the message: {e}"))?
             }
-            K::Uid(set) => self.resolve(set, true).binary_search(&uid).is_ok(),
+            K::Uid(set) => match set {
+                SequenceArg::Saved => self.saved.contains(&uid),
+                SequenceArg::Set(s) => {
+                    let max = mb.messages().last().map(|m| m.uid()).unwrap_or(0);
+                    s.contains(uid, max.max(self.max_uid))
+                }
+            },
             K::SequenceSet(set) => match set {
                 SequenceArg::Saved => self.saved.contains(&uid),
-                SequenceArg::Set(s) => s.contains(ctx.seq, self.view.len() as u32),
+                SequenceArg::Set(s) => s.contains(ctx.seq, ctx.view_len),
             },
-            K::Not(k) => !self.matches(k, ctx)?,
-            K::Or(a, b) => self.matches(a, ctx)? || self.matches(b, ctx)?,
+            K::Not(k) => !self.matches(mb, k, ctx)?,
+            K::Or(a, b) => self.matches(mb, a, ctx)? || self.matches(mb, b, ctx)?,
             K::And(v) => {
                 for k in v {
-                    if !self.matches(k, ctx)? {
+                    if !self.matches(mb, k, ctx)? {
                         return Ok(false);
                     }
                 }
@@ -865,14 +1095,18 @@ impl Selected {
     }
 
     /// Sequence number of the first message of `uids` that still exists (for responses).
-    pub fn seq(&self, uid: u32) -> Option<usize> {
-        self.seq_of(uid)
+    pub fn seq(&mut self, uid: u32) -> Option<usize> {
+        let sh = Arc::clone(&self.shared);
+        let mb = sh.lock(false).ok()?;
+        self.absorb(&mb);
+        self.seq_of(&mb, uid)
     }
 }
 
 struct MsgCtx {
     uid: u32,
     seq: u32,
+    view_len: u32,
     header: Option<Vec<u8>>,
 }
 
@@ -927,6 +1161,89 @@ mod tests {
     use super::*;
     use crate::maildir::uidlist::LockOptions;
     use std::time::Duration;
+
+    fn scratch(name: &str, messages: usize) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("s3imap-view-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        crate::maildir::create(&d, false).unwrap();
+        for i in 0..messages {
+            std::fs::write(
+                d.join("new").join(format!("17000000{i:02}.M{i}.h")),
+                format!("Subject: {i}\r\n\r\nbody\r\n"),
+            )
+            .unwrap();
+        }
+        d
+    }
+
+    fn text(out: &mut Output) -> String {
+        let s = String::from_utf8_lossy(&out.to_bytes_for_test()).into_owned();
+        *out = Output::new();
+        s
+    }
+
+    #[test]
+    fn sessions_share_one_table_and_keep_their_own_views() {
+        let d = scratch("share", 3);
+        let reg = crate::imap::registry::Registry::new();
+        let mut a = Selected::open(reg.open(&d).unwrap(), "INBOX".into(), false).unwrap();
+        let mut b = Selected::open(reg.open(&d).unwrap(), "INBOX".into(), false).unwrap();
+        assert_eq!(reg.open_count(), 1, "one shared state for both sessions");
+        let mut out = Output::new();
+        // \Recent: the first session to learn of the messages owns them.
+        a.select_responses(&mut out);
+        assert!(text(&mut out).contains("* 3 RECENT"));
+        b.select_responses(&mut out);
+        assert!(text(&mut out).contains("* 0 RECENT"));
+        // A's expunge reaches B at a sync that allows it, not before: B's numbers stay.
+        let set = |s: &str| match crate::imap::parser::parse_command(
+            format!("x FETCH {s} FLAGS\r\n").as_bytes(),
+            &Default::default(),
+        ) {
+            Ok(crate::imap::parser::Parsed::Complete { command, .. }) => match command.kind {
+                crate::imap::command::CommandKind::Fetch(f) => f.set.clone(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        let args = |f: &str| StoreArgs {
+            uid: false,
+            set: set("1"),
+            mode: StoreMode::Add,
+            silent: true,
+            flags: vec![if f == "d" {
+                Flag::Deleted
+            } else {
+                Flag::Flagged
+            }],
+            unchanged_since: None,
+        };
+        a.store(&[1], &args("d"), false, &mut out).unwrap();
+        a.expunge(None, &mut out).unwrap();
+        assert!(text(&mut out).contains("* 1 EXPUNGE"));
+        assert_eq!(
+            b.resolve(&set("1:*"), false),
+            vec![1, 2, 3],
+            "B still numbers 3"
+        );
+        b.sync(&mut out, false);
+        assert!(
+            !text(&mut out).contains("EXPUNGE"),
+            "not during FETCH/STORE/SEARCH"
+        );
+        b.store(&[2], &args("f"), false, &mut out).unwrap();
+        b.sync(&mut out, true);
+        let t = text(&mut out);
+        assert!(t.contains("* 1 EXPUNGE"), "{t}");
+        // A hears B's flag change; the message is number 1 for A now.
+        a.sync(&mut out, true);
+        let t = text(&mut out);
+        assert!(t.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"), "{t}");
+        drop(a);
+        drop(b);
+        assert_eq!(reg.open_count(), 0, "dropped with its last session");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn a_lock_that_stays_held_is_no_inuse() {

@@ -10,6 +10,7 @@ pub mod list;
 pub mod mailbox;
 pub mod meta;
 pub mod parser;
+pub mod registry;
 pub mod response;
 pub mod server;
 pub mod session;

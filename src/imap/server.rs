@@ -595,11 +595,16 @@ impl Connection {
                 }
                 None => {}
             }
-            // A delivery by the in-process sync ends the wait early.
-            let delivered = self.shared.ctx.delivered.listen();
+            // A change of the selected mailbox (a delivery of the in-process sync, another
+            // session's STORE/APPEND/EXPUNGE) ends the wait early; the tick finds what other
+            // programs did.
+            let wake = self.session().idle_listener();
             let input = self
                 .read_more_or(IDLE_TICK, async {
-                    delivered.await;
+                    match wake {
+                        Some(l) => l.await,
+                        None => std::future::pending::<()>().await,
+                    }
                 })
                 .await?;
             match input {

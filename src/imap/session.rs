@@ -35,8 +35,9 @@ pub struct Context {
     pub append_limit: u64,
     /// Simultaneous sessions one user may have (clients open several; Thunderbird ~5).
     pub max_user_connections: usize,
-    /// Notified when the in-process sync delivers: IDLE sessions look at once.
-    pub delivered: event_listener::Event,
+    /// The open mailboxes, one shared state each ([`super::registry`]); the in-process sync
+    /// tells it of deliveries, which wakes that mailbox's IDLE sessions.
+    pub mailboxes: super::registry::Registry,
     /// Logged-in sessions per user.
     sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
@@ -55,7 +56,7 @@ impl Context {
             plaintext_auth,
             append_limit: 64 << 20,
             max_user_connections,
-            delivered: event_listener::Event::new(),
+            mailboxes: super::registry::Registry::new(),
             sessions: Default::default(),
         }
     }
@@ -275,7 +276,10 @@ impl Session {
                 Step::Done
             }
             K::Noop => {
-                // NOOP is how clients poll: report what changed in the selected mailbox.
+                // NOOP is how clients poll: look at the disk now, report what changed.
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.poll();
+                }
                 self.sync_selected(out, true);
                 ok(out, tag, "NOOP completed");
                 Step::Done
@@ -480,6 +484,7 @@ impl Session {
             K::Append { .. } => Err("APPEND arrives streamed".into()),
             K::Idle => {
                 if let Some(sel) = self.selected.as_mut() {
+                    sel.poll();
                     sel.sync(out, true);
                 }
                 return Step::Idle(tag.to_string());
@@ -515,7 +520,12 @@ impl Session {
         }
         let name = folder_name(mailbox, self.utf8)?;
         let path = folders::folder_path(&user.dir, &name).map_err(folder_err)?;
-        let mut sel = Selected::open(path, name, readonly).map_err(|e| match e {
+        let opened = self
+            .ctx
+            .mailboxes
+            .open(&path)
+            .and_then(|shared| Selected::open(shared, name, readonly));
+        let mut sel = opened.map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => "[NONEXISTENT] No such mailbox".to_string(),
             e => e.to_string(),
         })?;
@@ -642,7 +652,10 @@ impl Session {
         };
         let mut ok_code: Option<String> = None;
         let r: Result<(), String> = match kind {
-            K::Check => Ok(()),
+            K::Check => {
+                sel.poll();
+                Ok(())
+            }
             K::Noop => Ok(()),
             K::Close | K::Unselect => {
                 if matches!(kind, K::Close) && !sel.readonly {
@@ -703,7 +716,7 @@ impl Session {
                 }
                 match sel.search(&args.keys) {
                     Ok(uids) => {
-                        let as_num = |u: u32| {
+                        let mut as_num = |u: u32| {
                             if args.uid {
                                 Some(u as usize)
                             } else {
@@ -859,6 +872,12 @@ impl Session {
             },
         );
         Step::Done
+    }
+
+    /// A listener woken when the selected mailbox changes (IDLE waits on it as well as on the
+    /// socket and its tick): another session's change, a delivery of the sync.
+    pub fn idle_listener(&self) -> Option<event_listener::EventListener> {
+        self.selected.as_ref().map(Selected::listen)
     }
 
     /// While IDLE: reports changes (called every second or so).
@@ -1094,10 +1113,12 @@ impl Session {
                     // Stored into the selected mailbox: this session learns of it first, so
                     // it is \Recent here (as in Dovecot).
                     if let Some(sel) = self.selected.as_mut()
-                        && sel.mailbox.dir() == a.dir
+                        && sel.dir() == a.dir
                     {
-                        sel.mailbox.claim_recent_uid(uid);
+                        sel.claim_recent(uid);
                     }
+                    // Sessions that have it selected look at once.
+                    self.ctx.mailboxes.changed(&a.dir);
                 }
                 Err(e) => a.failed = Some(e),
             }
@@ -1225,7 +1246,7 @@ fn copy_or_move(
     let mut to = Vec::new();
     let mut validity = 0;
     for u in &uids {
-        match sel.mailbox.copy_to(*u, &dest) {
+        match sel.copy_to(*u, &dest) {
             Ok((new, v)) => {
                 from.push(*u as usize);
                 to.push(new as usize);
@@ -1242,15 +1263,9 @@ fn copy_or_move(
     if is_move {
         // RFC 6851: COPYUID in an untagged OK before the EXPUNGEs.
         out.put(format!("* OK [{code}] Moved\r\n").as_bytes());
-        let moved: Vec<u32> = from.iter().map(|&u| u as u32).collect();
-        for u in &moved {
-            let _ = sel
-                .mailbox
-                .change_flags(*u, store::FlagOp::Add, Flags::DELETED, &[]);
-        }
-        let mut sorted = moved;
-        sorted.sort_unstable();
-        sel.expunge(Some(&sorted), out)?;
+        let mut moved: Vec<u32> = from.iter().map(|&u| u as u32).collect();
+        moved.sort_unstable();
+        sel.remove_moved(&moved, out)?;
         Ok(None)
     } else {
         // RFC 4315: COPYUID in the tagged OK.

@@ -15,6 +15,7 @@
 
 pub mod folders;
 pub mod keywords;
+pub mod modseq;
 pub mod state;
 pub mod store;
 pub mod uidlist;

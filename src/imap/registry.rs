@@ -1,0 +1,147 @@
+//! The mailbox registry: one shared, authoritative state per open mailbox. Every session that
+//! selects a mailbox gets the same [`Shared`] (the message table with UIDs, flags, keywords,
+//! sizes and modseqs, kept in step with the disk), and holds only its view of it
+//! ([`super::mailbox::Selected`]). Changes go through the shared table and are numbered there;
+//! each session turns them into its own untagged responses. The state is dropped when the last
+//! session lets go of it.
+//!
+//! One refresh serves every session: changes by other programs (Dovecot, another s3imap on the
+//! same volume, the sync) are read from disk at most once per [`REFRESH_EVERY`] for all of them,
+//! and at once when this process knows something changed (a delivery, an APPEND). Listeners of
+//! [`Shared::changed`] (IDLE sessions) are woken only for their own mailbox.
+
+use crate::maildir::store::{Mailbox, StoreError};
+use event_listener::{Event, EventListener};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+/// At most one disk refresh per mailbox this often for sessions that only look (NOOP, IDLE).
+pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
+
+/// The mailboxes open in this process.
+#[derive(Default)]
+pub struct Registry {
+    open: Mutex<HashMap<PathBuf, Weak<Shared>>>,
+}
+
+/// One open mailbox, shared by the sessions that selected it.
+pub struct Shared {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// Notified whenever the mailbox changed (IDLE sessions wait on it).
+    changed: Event,
+}
+
+struct State {
+    mailbox: Mailbox,
+    last_refresh: Instant,
+    /// Something changed outside this table (a delivery): refresh at the next look.
+    dirty: bool,
+}
+
+/// The shared state, locked for one command's work.
+pub struct Guard<'a> {
+    guard: MutexGuard<'a, State>,
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = Mailbox;
+    fn deref(&self) -> &Mailbox {
+        &self.guard.mailbox
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Mailbox {
+        &mut self.guard.mailbox
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// The shared state of the Maildir at `path`, opened (and read from disk) if no session
+    /// has it open.
+    pub fn open(&self, path: &Path) -> Result<Arc<Shared>, StoreError> {
+        if let Some(s) = self.get(path) {
+            return Ok(s);
+        }
+        // Read from disk without holding the registry: a slow volume or a held Dovecot lock
+        // must not stall the opening of other mailboxes.
+        let mailbox = Mailbox::open(path, false)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = open.get(path).and_then(Weak::upgrade) {
+            // Another session opened it meanwhile: share that one.
+            return Ok(s);
+        }
+        open.retain(|_, w| w.strong_count() > 0);
+        let s = Arc::new(Shared {
+            path: path.to_path_buf(),
+            state: Mutex::new(State {
+                mailbox,
+                last_refresh: Instant::now(),
+                dirty: false,
+            }),
+            changed: Event::new(),
+        });
+        open.insert(path.to_path_buf(), Arc::downgrade(&s));
+        Ok(s)
+    }
+
+    fn get(&self, path: &Path) -> Option<Arc<Shared>> {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(path).and_then(Weak::upgrade)
+    }
+
+    /// Something outside the sessions changed the Maildir at `path` (the sync delivered, an
+    /// APPEND or COPY from a session of another mailbox): its sessions look at once.
+    pub fn changed(&self, path: &Path) {
+        if let Some(s) = self.get(path) {
+            s.state.lock().unwrap_or_else(PoisonError::into_inner).dirty = true;
+            s.changed.notify(usize::MAX);
+        }
+    }
+
+    /// How many mailboxes are open (tests, metrics).
+    pub fn open_count(&self) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.values().filter(|w| w.strong_count() > 0).count()
+    }
+}
+
+impl Shared {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Locks the table, after looking at the disk when `force`, when marked dirty, or when the
+    /// last look is older than [`REFRESH_EVERY`].
+    pub fn lock(&self, force: bool) -> Result<Guard<'_>, StoreError> {
+        let mut g = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if force || g.dirty || g.last_refresh.elapsed() >= REFRESH_EVERY {
+            let before = g.mailbox.highest_modseq();
+            g.mailbox.refresh()?;
+            g.last_refresh = Instant::now();
+            g.dirty = false;
+            if g.mailbox.highest_modseq() != before {
+                self.changed.notify(usize::MAX);
+            }
+        }
+        Ok(Guard { guard: g })
+    }
+
+    /// Tells the other sessions of this mailbox that the table changed (after a STORE,
+    /// EXPUNGE, APPEND… by one of them).
+    pub fn notify(&self) {
+        self.changed.notify(usize::MAX);
+    }
+
+    /// A listener for the next change (IDLE).
+    pub fn listen(&self) -> EventListener {
+        self.changed.listen()
+    }
+}
