@@ -127,6 +127,9 @@ class S3imap:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "S3IMAP_")) or k == "S3IMAP_LOG"}
         env["S3IMAP_MAX_CONNECTIONS"] = str(self.max_connections)
+        # one user's 1000 sessions: the per-user limit (default 30) raised as Dovecot's
+        # mail_max_userip_connections is
+        env["S3IMAP_MAX_USER_CONNECTIONS"] = str(self.max_connections)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=open(self.logfile, "ab"), stderr=subprocess.STDOUT,
                                      env=env, preexec_fn=dovecot.child_setup,

@@ -92,7 +92,8 @@ impl Registry {
         Ok(s)
     }
 
-    fn get(&self, path: &Path) -> Option<Arc<Shared>> {
+    /// The shared state of `path` if some session has it open.
+    pub fn get(&self, path: &Path) -> Option<Arc<Shared>> {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.get(path).and_then(Weak::upgrade)
     }
@@ -102,6 +103,14 @@ impl Registry {
     pub fn changed(&self, path: &Path) {
         if let Some(s) = self.get(path) {
             s.state.lock().unwrap_or_else(PoisonError::into_inner).dirty = true;
+            s.changed.notify(usize::MAX);
+        }
+    }
+
+    /// The table of `path` already holds a change (an APPEND through it): wake its sessions,
+    /// without a disk refresh.
+    pub fn notify(&self, path: &Path) {
+        if let Some(s) = self.get(path) {
             s.changed.notify(usize::MAX);
         }
     }

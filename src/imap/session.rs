@@ -801,9 +801,14 @@ impl Session {
                 };
                 let utf8 = self.utf8;
                 let sel = self.selected.as_mut().expect("checked above");
-                match folder_name(&mailbox, utf8)
-                    .and_then(|dest| copy_or_move(sel, &user, &set, uid, &dest, is_move, out))
-                {
+                match folder_name(&mailbox, utf8).and_then(|dest| {
+                    let r = copy_or_move(sel, &user, &set, uid, &dest, is_move, out);
+                    // Sessions that have the target open look at once.
+                    if let Ok(path) = folders::folder_path(&user.dir, &dest) {
+                        self.ctx.mailboxes.changed(&path);
+                    }
+                    r
+                }) {
                     Ok(code) => {
                         ok_code = code;
                         Ok(())
@@ -1096,14 +1101,17 @@ impl Session {
             let r = incoming
                 .finish(a.date)
                 .map_err(|err| store::StoreError::Io { path: tmp, err })
-                .and_then(|durable| {
-                    store::store_durable(
+                .and_then(|durable| match self.ctx.mailboxes.get(&a.dir) {
+                    // Open in this process: through its shared table, which takes the message
+                    // in at once.
+                    Some(shared) => shared.lock(false)?.store_durable(&durable, a.flags, &kws),
+                    None => store::store_durable(
                         &a.dir,
                         &durable,
                         a.flags,
                         &kws,
                         crate::maildir::uidlist::LockOptions::DOVECOT,
-                    )
+                    ),
                 })
                 .map_err(super::mailbox::store_err);
             match r {
@@ -1118,7 +1126,7 @@ impl Session {
                         sel.claim_recent(uid);
                     }
                     // Sessions that have it selected look at once.
-                    self.ctx.mailboxes.changed(&a.dir);
+                    self.ctx.mailboxes.notify(&a.dir);
                 }
                 Err(e) => a.failed = Some(e),
             }

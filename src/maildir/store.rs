@@ -438,6 +438,22 @@ fn dir_mtime(path: &Path) -> Result<Option<SystemTime>, StoreError> {
     }
 }
 
+/// How long a directory must be unchanged before its mtime can be trusted (see `sync`).
+fn settle_time(mtimes: &[Option<SystemTime>]) -> Duration {
+    let fine = mtimes.iter().flatten().all(|t| {
+        t.duration_since(UNIX_EPOCH)
+            .is_ok_and(|d| d.subsec_nanos() != 0)
+    });
+    if fine {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
+/// After our own changes kept the stamps in step, a full look at least this often anyway.
+const SAFETY_SCAN: Duration = Duration::from_secs(5);
+
 /// What a refresh compares to decide whether anything can have changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DirStamps {
@@ -475,6 +491,11 @@ pub struct Mailbox {
     change_log: std::collections::VecDeque<(u64, u32)>,
     /// Changes numbered at the end of the current operation.
     unnumbered: Vec<(u32, modseq::Sig)>,
+    /// uidlist lines of messages this table expunged, left for a later rewrite.
+    stale_lines: usize,
+    last_scan: std::time::Instant,
+    /// `seen` was moved along with our own changes since the last full scan.
+    own_since_scan: bool,
 }
 
 /// How many recent changes [`Mailbox`] keeps in memory for sessions to catch up.
@@ -526,6 +547,9 @@ impl Mailbox {
             expunged_log: Vec::new(),
             change_log: Default::default(),
             unnumbered: Vec::new(),
+            stale_lines: 0,
+            last_scan: std::time::Instant::now(),
+            own_since_scan: false,
         };
         mb.sync(true)?;
         Ok(mb)
@@ -781,7 +805,10 @@ impl Mailbox {
             flags: std::mem::take(&mut self.pending_flags),
             ..Changes::default()
         };
-        if !initial && self.seen == Some(stamps) {
+        // Our own renames and unlinks keep `seen` in step (see `own_change`); a full look now
+        // and then still finds what another writer did in the same tick as one of ours.
+        let safety = self.own_since_scan && self.last_scan.elapsed() > SAFETY_SCAN;
+        if !initial && !safety && self.seen == Some(stamps) {
             changes.flags.sort_unstable();
             changes.flags.dedup();
             self.number(&changes, false);
@@ -860,12 +887,18 @@ impl Mailbox {
         if !self.readonly {
             self.move_new_to_cur();
         }
-        let settled = [stamps.new, stamps.cur].iter().flatten().all(|t| {
-            scan_time
-                .duration_since(*t)
-                .is_ok_and(|d| d > Duration::from_secs(1))
-        });
+        // A directory changed less than a timestamp tick before the scan may change again
+        // without its mtime moving: trust the stamps only once they are older than that. A
+        // tick is a second on file systems with whole-second mtimes, a few milliseconds where
+        // mtimes carry nanoseconds (ext4, xfs, NFSv3/4 on them).
+        let tick = settle_time(&[stamps.new, stamps.cur]);
+        let settled = [stamps.new, stamps.cur]
+            .iter()
+            .flatten()
+            .all(|t| scan_time.duration_since(*t).is_ok_and(|d| d > tick));
         self.seen = settled.then_some(stamps);
+        self.last_scan = std::time::Instant::now();
+        self.own_since_scan = false;
         changes.flags.sort_unstable();
         changes.flags.dedup();
         self.number(&changes, initial);
@@ -1329,6 +1362,19 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Runs one of our own changes to the directories (a rename, an unlink, a link): when
+    /// nobody else changed them since our last look, the stamps after it are ours too, and the
+    /// next refresh need not read the directories again.
+    fn own_change<R>(&mut self, f: impl FnOnce(&mut Mailbox) -> R) -> R {
+        let trusted = self.seen.is_some() && self.stamps().ok() == self.seen;
+        let r = f(self);
+        if trusted {
+            self.seen = self.stamps().ok();
+            self.own_since_scan = true;
+        }
+        r
+    }
+
     /// Sets message `uid`'s flags and keywords to exactly `flags` and `keywords`.
     pub fn set_flags(
         &mut self,
@@ -1394,7 +1440,8 @@ impl Mailbox {
                 return Ok(changed);
             }
             let from = self.file_path(m);
-            match fs::rename(&from, self.dir.join("cur").join(&to)) {
+            let dest = self.dir.join("cur").join(&to);
+            match self.own_change(|_| fs::rename(&from, &dest)) {
                 Ok(()) => {
                     let m = &mut self.msgs[idx];
                     m.name = to.into();
@@ -1439,7 +1486,7 @@ impl Mailbox {
             };
             for _ in 0..3 {
                 let p = self.file_path(&self.msgs[idx]);
-                match fs::remove_file(&p) {
+                match self.own_change(|_| fs::remove_file(&p)) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         if !self.locate(idx)? {
@@ -1473,21 +1520,29 @@ impl Mailbox {
             self.unnumbered.push((*u, modseq::Sig::Expunged));
         }
         self.flush_numbers();
-        // Drop their uidlist lines. A lock we cannot get only leaves stale lines behind,
-        // which every reader skips (Dovecot leaves them too).
-        let ul_path = self.dir.join(uidlist::FILE_NAME);
-        match DotLock::acquire(&ul_path, self.opts) {
-            Ok(lock) => {
-                if let Loaded::Ok(mut l, _) = uidlist::load(&self.dir).map_err(io_at(&ul_path))? {
-                    let n = l.records.len();
-                    l.records.retain(|r| !gone.contains(&r.uid));
-                    if l.records.len() != n {
+        // Their uidlist lines stay (every reader skips lines whose file is gone, and Dovecot
+        // leaves them too) until there are many: then one rewrite drops them all, instead of
+        // rewriting the whole list for every expunge.
+        self.stale_lines += gone.len();
+        if self.stale_lines > (self.msgs.len() / 4).max(256) {
+            let ul_path = self.dir.join(uidlist::FILE_NAME);
+            match DotLock::acquire(&ul_path, self.opts) {
+                Ok(lock) => {
+                    if let Loaded::Ok(mut l, _) =
+                        uidlist::load(&self.dir).map_err(io_at(&ul_path))?
+                    {
+                        let live: HashSet<u32> = self.msgs.iter().map(|m| m.uid).collect();
+                        // Lines of ours that are gone; lines above what we know are another
+                        // writer's new messages and stay.
+                        let top = self.msgs.last().map(|m| m.uid).unwrap_or(0);
+                        l.records.retain(|r| r.uid > top || live.contains(&r.uid));
                         let st = uidlist::write(lock, &mut l).map_err(io_at(&ul_path))?;
                         self.uidlist_stamp = Some(st);
+                        self.stale_lines = 0;
                     }
                 }
+                Err(e) => crate::warn!("maildir", "{e}; expunged lines stay in the uidlist"),
             }
-            Err(e) => crate::warn!("maildir", "{e}; expunged lines stay in the uidlist"),
         }
         Ok(out)
     }
@@ -1532,10 +1587,53 @@ impl Mailbox {
                         break;
                     }
                 }
-                r => return r,
+                r => return r.map(|(u, v, _)| (u, v)),
             }
         }
         Err(StoreError::NoSuchMessage { uid })
+    }
+
+    /// Stores a whole message into this (open, shared) mailbox: [`store_durable`], then the
+    /// message joins the table at once, numbered, with no need to read the directory again
+    /// (when nobody else added messages meanwhile; else the next refresh reads it).
+    pub fn store_durable(
+        &mut self,
+        durable: &super::Durable,
+        flags: Flags,
+        keywords: &[&str],
+    ) -> Result<(u32, u32), StoreError> {
+        let dir = self.dir.clone();
+        let opts = self.opts;
+        let before_list = self.stamps().ok().and_then(|s| s.uidlist);
+        let (uid, validity, name) = self
+            .own_change(|_| place(&dir, durable.path(), &durable.name(), flags, keywords, opts))?;
+        let ours = validity == self.uid_validity
+            && uid == self.next_uid
+            && before_list.is_some()
+            && before_list == self.uidlist_stamp;
+        if !ours {
+            self.seen = None;
+            return Ok((uid, validity));
+        }
+        self.refresh_keywords()?;
+        let (f, kw) = parse_info(&name);
+        self.msgs.push(Message {
+            uid,
+            keywords: kw,
+            flags: f,
+            state: 0,
+            size: durable.size,
+            vsize: durable.vsize,
+            mtime: NO_MTIME,
+            modseq: 0,
+            name: name.into(),
+        });
+        self.next_uid = uid + 1;
+        self.uidlist_stamp = self.stamps().ok().and_then(|s| s.uidlist);
+        let sig = self.msgs.last().map(Message::sig).expect("just pushed");
+        self.unnumbered.push((uid, sig));
+        self.flush_numbers();
+        Ok((uid, validity))
     }
 }
 
@@ -1629,7 +1727,7 @@ pub fn store_durable(
     keywords: &[&str],
     opts: LockOptions,
 ) -> Result<(u32, u32), StoreError> {
-    place(dir, durable.path(), &durable.name(), flags, keywords, opts)
+    place(dir, durable.path(), &durable.name(), flags, keywords, opts).map(|(u, v, _)| (u, v))
 }
 
 /// Links the complete file `src` into `<dir>/cur/` as `base` with the flags and keywords,
@@ -1641,7 +1739,7 @@ fn place(
     flags: Flags,
     keywords: &[&str],
     opts: LockOptions,
-) -> Result<(u32, u32), StoreError> {
+) -> Result<(u32, u32, String), StoreError> {
     let cur = dir.join("cur");
     if !cur.is_dir() {
         return Err(StoreError::NoSuchMailbox {
@@ -1650,9 +1748,11 @@ fn place(
     }
     let ul_path = dir.join(uidlist::FILE_NAME);
     let lock = DotLock::acquire(&ul_path, opts)?;
+    let mut intact = true;
     let mut list = match uidlist::load(dir).map_err(io_at(&ul_path))? {
         Loaded::Ok(l, _) => l,
         other => {
+            intact = false;
             if let Loaded::Corrupt(e) = &other {
                 crate::warn!("maildir", "{}: {e}; rebuilding it", ul_path.display());
             }
@@ -1704,14 +1804,21 @@ fn place(
         });
     }
     let uid = list.next_uid;
-    list.records.push(Record {
+    let record = Record {
         uid,
         ext: None,
         name: uidlist::base_name(&name).into(),
-    });
-    list.next_uid += 1;
-    uidlist::write(lock, &mut list).map_err(io_at(&ul_path))?;
-    Ok((uid, list.uid_validity))
+    };
+    if intact {
+        // One line at the end, as Dovecot appends (the list is not rewritten).
+        uidlist::append(&lock, std::slice::from_ref(&record)).map_err(io_at(&ul_path))?;
+        drop(lock);
+    } else {
+        list.records.push(record);
+        list.next_uid += 1;
+        uidlist::write(lock, &mut list).map_err(io_at(&ul_path))?;
+    }
+    Ok((uid, list.uid_validity, name))
 }
 
 #[cfg(test)]
@@ -1895,7 +2002,7 @@ mod tests {
     }
 
     #[test]
-    fn expunge_reports_sequence_numbers_and_updates_the_uidlist() {
+    fn expunge_reports_sequence_numbers_and_keeps_uids_unique() {
         let d = Scratch::new("expunge");
         for i in 1..=5 {
             d.put("cur", &format!("{i}.m.h:2,"), "x");
@@ -1911,13 +2018,14 @@ mod tests {
             ]
         );
         assert_eq!(d.names("cur"), vec!["1.m.h:2,", "3.m.h:2,"]);
+        // The uidlist keeps the stale lines for now (as Dovecot does; readers skip them):
+        // a second reader sees the two messages with their UIDs, and no UID is reused.
         let l = d.uidlist();
-        assert_eq!(
-            l.records.iter().map(|r| r.uid).collect::<Vec<_>>(),
-            vec![1, 3]
-        );
         assert_eq!(l.next_uid, 6);
         assert!(mb.refresh().unwrap().is_empty());
+        let other = Mailbox::open(&d.0, true).unwrap();
+        assert_eq!(uids(&other), vec![(1, "1.m.h".into()), (3, "3.m.h".into())]);
+        assert_eq!(other.uid_next(), 6);
     }
 
     #[test]
