@@ -163,6 +163,12 @@ impl Selected {
         self.shared.path()
     }
 
+    /// Whether a [`Selected::sync`] now could have anything to tell (no I/O: see
+    /// [`Shared::worth_a_look`]).
+    pub fn worth_a_look(&self) -> bool {
+        self.shared.worth_a_look(self.told.max(self.absorbed))
+    }
+
     /// A listener woken when the mailbox changes (IDLE).
     pub fn listen(&self) -> event_listener::EventListener {
         self.shared.listen()

@@ -24,6 +24,9 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 #[derive(Default)]
 pub struct Registry {
     open: Mutex<HashMap<PathBuf, Weak<Shared>>>,
+    /// One lock per mailbox being opened: sessions selecting the same mailbox at once wait
+    /// for the first one's read of the disk instead of each reading it (and holding a copy).
+    opening: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
 }
 
 /// One open mailbox, shared by the sessions that selected it.
@@ -70,9 +73,24 @@ impl Registry {
         if let Some(s) = self.get(path) {
             return Ok(s);
         }
-        // Read from disk without holding the registry: a slow volume or a held Dovecot lock
-        // must not stall the opening of other mailboxes.
-        let mailbox = Mailbox::open(path, false)?;
+        // Read from disk without holding the registry (a slow volume or a held Dovecot lock
+        // must not stall the opening of other mailboxes), once per mailbox.
+        let gate = {
+            let mut o = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(o.entry(path.to_path_buf()).or_default())
+        };
+        let _opening = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = self.get(path) {
+            return Ok(s);
+        }
+        let opened = Mailbox::open(path, false);
+        {
+            let mut o = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+            if Arc::strong_count(&gate) <= 2 {
+                o.remove(path);
+            }
+        }
+        let mailbox = opened?;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = open.get(path).and_then(Weak::upgrade) {
             // Another session opened it meanwhile: share that one.
@@ -141,6 +159,14 @@ impl Shared {
             }
         }
         Ok(Guard { guard: g })
+    }
+
+    /// Whether a look now could find anything: the disk is due for a refresh, something
+    /// outside marked it dirty, or the table moved past `told` (a change of another session).
+    /// In memory only: an idle session asks this before it spends a thread on a look.
+    pub fn worth_a_look(&self, told: u64) -> bool {
+        let g = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        g.dirty || g.last_refresh.elapsed() >= REFRESH_EVERY || g.mailbox.highest_modseq() != told
     }
 
     /// Tells the other sessions of this mailbox that the table changed (after a STORE,

@@ -616,7 +616,11 @@ impl Connection {
                         self.flush().await?;
                         return Ok(false);
                     }
-                    self.blocking(|session, out| session.idle_tick(out)).await;
+                    // Most ticks of most sessions have nothing to look at: only those that do
+                    // take a thread of the blocking pool.
+                    if self.session().idle_tick_due() {
+                        self.blocking(|session, out| session.idle_tick(out)).await;
+                    }
                     self.flush().await?;
                 }
                 Input::Shutdown => {

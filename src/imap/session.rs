@@ -885,6 +885,12 @@ impl Session {
         self.selected.as_ref().map(Selected::listen)
     }
 
+    /// Whether an IDLE tick could report anything now (in memory; no I/O). The server skips the
+    /// tick (and the thread it would take) otherwise.
+    pub fn idle_tick_due(&self) -> bool {
+        self.selected.as_ref().is_some_and(Selected::worth_a_look)
+    }
+
     /// While IDLE: reports changes (called every second or so).
     pub fn idle_tick(&mut self, out: &mut Output) {
         self.sync_selected(out, true);
