@@ -1247,6 +1247,12 @@ mod tests {
         assert!(t.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"), "{t}");
         drop(a);
         drop(b);
+        assert_eq!(
+            reg.open_count(),
+            1,
+            "kept a while for a reconnecting client"
+        );
+        reg.forget_closed();
         assert_eq!(reg.open_count(), 0, "dropped with its last session");
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -8,7 +8,9 @@
 //! One refresh serves every session: changes by other programs (Dovecot, another s3imap on the
 //! same volume, the sync) are read from disk at most once per [`REFRESH_EVERY`] for all of them,
 //! and at once when this process knows something changed (a delivery, an APPEND). Listeners of
-//! [`Shared::changed`] (IDLE sessions) are woken only for their own mailbox.
+//! [`Shared::changed`] (IDLE sessions) are woken only for their own mailbox. The last few
+//! mailboxes selected are kept for a minute after their last session ends (reconnecting
+//! clients).
 
 use crate::maildir::store::{Mailbox, StoreError};
 use event_listener::{Event, EventListener};
@@ -27,7 +29,15 @@ pub struct Registry {
     /// One lock per mailbox being opened: sessions selecting the same mailbox at once wait
     /// for the first one's read of the disk instead of each reading it (and holding a copy).
     opening: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// The last few mailboxes selected, kept a while after their last session ends: clients
+    /// reconnect often (a phone waking up), and re-reading a big Maildir costs more than
+    /// keeping its table.
+    keep: Mutex<std::collections::VecDeque<(Instant, Arc<Shared>)>>,
 }
+
+/// How many closed mailboxes [`Registry`] keeps, and for how long.
+const KEEP: usize = 8;
+const KEEP_FOR: Duration = Duration::from_secs(60);
 
 /// One open mailbox, shared by the sessions that selected it.
 pub struct Shared {
@@ -70,6 +80,17 @@ impl Registry {
     /// The shared state of the Maildir at `path`, opened (and read from disk) if no session
     /// has it open.
     pub fn open(&self, path: &Path) -> Result<Arc<Shared>, StoreError> {
+        let s = self.open_uncached(path)?;
+        let mut keep = self.keep.lock().unwrap_or_else(PoisonError::into_inner);
+        keep.retain(|(t, k)| !Arc::ptr_eq(k, &s) && t.elapsed() < KEEP_FOR);
+        keep.push_back((Instant::now(), Arc::clone(&s)));
+        while keep.len() > KEEP {
+            keep.pop_front();
+        }
+        Ok(s)
+    }
+
+    fn open_uncached(&self, path: &Path) -> Result<Arc<Shared>, StoreError> {
         if let Some(s) = self.get(path) {
             return Ok(s);
         }
@@ -131,6 +152,14 @@ impl Registry {
         if let Some(s) = self.get(path) {
             s.changed.notify(usize::MAX);
         }
+    }
+
+    /// Lets go of the mailboxes kept after their last session (tests; memory pressure).
+    pub fn forget_closed(&self) {
+        self.keep
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// How many mailboxes are open (tests, metrics).

@@ -481,7 +481,7 @@ impl Connection {
                 }
                 Step::More => {
                     self.flush().await?;
-                    step = self.blocking(|session, out| session.resume(out)).await;
+                    step = self.stream_answer().await?;
                 }
                 Step::Logout => {
                     self.flush().await?;
@@ -568,6 +568,42 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// A long answer (FETCH of many messages): the session produces it on the blocking pool,
+    /// one bounded batch at a time, while this task writes the batches out, so production
+    /// and writing overlap and no batch waits for a thread of its own. At most two batches
+    /// are in flight (the session's memory bound stays [`super::response::FLUSH_AT`] each).
+    async fn stream_answer(&mut self) -> io::Result<Step> {
+        let (tx, rx) = smol::channel::bounded::<Output>(2);
+        let mut session = self.session.take().expect("not on the pool");
+        let current = self.current;
+        let job = smol::unblock(move || {
+            loop {
+                let mut out = Output::new();
+                let step = session.resume(&mut out);
+                session.log_failures(current, &mut out);
+                let more = matches!(step, Step::More);
+                if tx.send_blocking(out).is_err() || !more {
+                    return (session, step);
+                }
+            }
+        });
+        let mut written = Ok(());
+        while let Ok(out) = rx.recv().await {
+            if written.is_ok() {
+                self.out = out;
+                written = self.flush().await;
+            }
+            if written.is_err() {
+                // The client is gone: stop the producer (its next send fails).
+                drop(rx);
+                break;
+            }
+        }
+        let (session, step) = job.await;
+        self.session = Some(session);
+        written.map(|()| step)
     }
 
     /// IDLE: report changes every second until DONE (or the idle timeout, or shutdown).
