@@ -469,6 +469,14 @@ def report(args, manifest, results, info) -> str:
                      f"in ≤ 32 MiB total RSS: {fmt_mib(s['rss_total'])}.")
         else:
             L.append("- n/a: memory was not measured.")
+        if s.get("idle_rss_total") is not None:
+            L.append(f"- {verdict(s['idle_rss_total'] <= 64 * MiB)}: the same {top} sessions "
+                     f"SELECTed and in IDLE in ≤ 64 MiB total RSS: {fmt_mib(s['idle_rss_total'])}.")
+            if d.get("idle_select_s"):
+                L.append(f"- {verdict(s['idle_select_s'] <= 0.5 * d['idle_select_s'])}: their "
+                         f"{top} SELECTs in ≤ ½ Dovecot's time: {fmt_s(s['idle_select_s'])} s vs "
+                         f"{fmt_s(d['idle_select_s'])} s, ratio "
+                         f"{ratio(s['idle_select_s'], d['idle_select_s'])}.")
         if s["fetch_cold"] is not None and d["fetch_cold"] is not None:
             for phase, k, label in (("cold", 1, "≤ Dovecot's"), ("warm", 0.5, "≤ ½ Dovecot's")):
                 f_s, f_d = s[f"fetch_{phase}"], d[f"fetch_{phase}"]
