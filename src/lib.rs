@@ -13,3 +13,4 @@ pub mod maildir;
 pub mod s3;
 pub mod sync;
 pub mod time;
+pub mod utf7;

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use s3imap::imap::utf7;
 use s3imap::maildir::folders;
 use s3imap::maildir::store::{Flags, Mailbox};
+use s3imap::utf7;
 
 use dovecot::Dovecot;
 

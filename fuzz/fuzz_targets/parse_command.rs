@@ -8,7 +8,7 @@ use s3imap::imap::parser::{
     FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_authenticate_response, parse_command,
     parse_done_line,
 };
-use s3imap::imap::utf7;
+use s3imap::utf7;
 
 /// What a server observes, normalised: continuations and APPEND data chunks depend on how
 /// the input is split, everything else must not.

@@ -220,9 +220,9 @@ impl fmt::Display for EditError {
 impl std::error::Error for EditError {}
 
 /// Whether `user` can be a line of the file and a Maildir name: an address (see
-/// [`crate::sync::route::check_address`]) without ':', whitespace or a leading '#'.
+/// [`crate::mail::address::check_address`]) without ':', whitespace or a leading '#'.
 pub fn check_user(user: &str) -> Result<(), &'static str> {
-    crate::sync::route::check_address(user)?;
+    crate::mail::address::check_address(user)?;
     if user.contains(':') {
         return Err("it must not contain ':'");
     }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use super::utf7::{self, Utf7Error};
+use crate::utf7::{self, Utf7Error};
 
 /// One tagged client command.
 #[derive(Debug, Clone, PartialEq, Eq)]

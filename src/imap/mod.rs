@@ -1,9 +1,12 @@
-//! IMAP4rev1 / IMAP4rev2: the sans-I/O command parser (and, later, the session and server).
+//! IMAP4rev1 (RFC 3501) with the extensions s3imap speaks, as small modules:
 //!
 //! * [`command`]: the typed commands and their helper types (sequence sets, dates, flags).
-//! * [`parser`]: the [`Framer`] that finds command boundaries in a byte
-//!   stream and [`parse_command`] that turns one command into a value.
-//! * [`utf7`]: modified UTF-7 for mailbox names.
+//! * [`parser`]: the framer that finds command boundaries in a byte stream, the grammar that
+//!   turns one command into a [`command::Command`], and the SASL/IDLE lines.
+//! * [`session`]: the state machine (commands in, responses and a next step out); [`mailbox`]:
+//!   the selected mailbox as one session sees it; [`list`]: LIST/LSUB answers.
+//! * [`registry`]: the shared state of each open mailbox; [`meta`]: cached MIME trees.
+//! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool.
 
 pub mod command;
 pub mod list;
@@ -14,7 +17,6 @@ pub mod registry;
 pub mod response;
 pub mod server;
 pub mod session;
-pub mod utf7;
 
 pub use command::{Command, CommandKind, Mailbox, SequenceSet, is_inbox};
 pub use parser::{

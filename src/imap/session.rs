@@ -12,10 +12,10 @@ use super::command::{
 use super::mailbox::Selected;
 use super::parser::decode_base64;
 use super::response::{self, Output};
-use super::utf7;
 use crate::auth::users::{AuthResult, UserDb};
 use crate::maildir::folders;
 use crate::maildir::store::{self, Flags, Mailbox};
+use crate::utf7;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
@@ -933,7 +933,16 @@ impl Session {
                     );
                     return Step::Done;
                 }
-                let dir = crate::maildir::user_dir(&self.ctx.mail_root, &user.name);
+                let dir = match crate::maildir::user_dir(&self.ctx.mail_root, &user.name) {
+                    Ok(d) => d,
+                    Err(why) => {
+                        // The users file refuses such names already; never a path outside.
+                        crate::warn!("imap", "{}: {:?}: {why}", self.peer, user.name);
+                        no(out, &req.tag, "[UNAVAILABLE] This account cannot be served");
+                        self.ctx.leave(&user.name);
+                        return Step::Done;
+                    }
+                };
                 crate::info!("imap", "{}: {} logged in", self.peer, user.name);
                 if let Err(e) = ensure_special_folders(&dir) {
                     crate::warn!("imap", "{}: preparing {}: {e}", self.peer, dir.display());

@@ -154,6 +154,26 @@ pub fn without_subaddress(addr: &str) -> Option<String> {
     Some(format!("{}{}", &addr[..plus], &addr[at..]))
 }
 
+/// Refuses an address that could not safely be a directory name under the mail root.
+pub fn check_address(a: &str) -> Result<(), &'static str> {
+    if a.is_empty() || a.len() > 254 {
+        return Err("an address must be 1 to 254 bytes long");
+    }
+    if a.starts_with('.') {
+        return Err("an address must not start with '.'");
+    }
+    if a.contains(['/', '\\']) {
+        return Err("an address must not contain '/' or '\\'");
+    }
+    if a.chars().any(|c| c.is_control()) {
+        return Err("an address must not contain control characters");
+    }
+    if !a.contains('@') {
+        return Err("an address needs an '@'");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::store::{Mailbox, StoreError};
 use super::uidlist::{self, DotLock, Loaded, LockError, LockOptions, Uidlist};
-use crate::imap::utf7;
+use crate::utf7;
 
 /// The IMAP hierarchy separator.
 pub const SEPARATOR: char = '/';

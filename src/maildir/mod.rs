@@ -26,10 +26,12 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-/// The directory of `address`'s mail under `mail_root`. The address must already have passed
-/// [`crate::sync::route::check_address`].
-pub fn user_dir(mail_root: &Path, address: &str) -> PathBuf {
-    mail_root.join(address)
+/// The directory of `address`'s mail under `mail_root`, for an address that cannot reach
+/// outside it ([`crate::mail::address::check_address`]: no `/`, no leading `.`, no control
+/// characters); the reason otherwise.
+pub fn user_dir(mail_root: &Path, address: &str) -> Result<PathBuf, &'static str> {
+    crate::mail::address::check_address(address)?;
+    Ok(mail_root.join(address))
 }
 
 /// The Maildir of `folder` (None: INBOX) in a user's mail directory.
@@ -456,7 +458,8 @@ mod tests {
     fn layout_and_link() {
         let root = std::env::temp_dir().join(format!("s3imap-maildir-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let user = user_dir(&root, "a@b.c");
+        let user = user_dir(&root, "a@b.c").unwrap();
+        assert!(user_dir(&root, "../x@y").is_err());
         let junk = folder_dir(&user, Some("Junk"));
         create(&user, false).unwrap();
         create(&junk, true).unwrap();

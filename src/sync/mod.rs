@@ -628,16 +628,18 @@ fn deliver_attempt(
         Err(e) => return Ok(Err(Failure::Refused(e.to_string()))),
     };
 
-    let dests: Vec<PathBuf> = route
+    let dests: Result<Vec<PathBuf>, &str> = route
         .recipients
         .iter()
         .map(|r| {
-            maildir::folder_dir(
-                &maildir::user_dir(&sh.cfg.mail_root, r),
-                route.folder.as_deref(),
-            )
+            let user = maildir::user_dir(&sh.cfg.mail_root, r)?;
+            Ok(maildir::folder_dir(&user, route.folder.as_deref()))
         })
         .collect();
+    let dests = match dests {
+        Ok(d) => d,
+        Err(why) => return Ok(Err(Failure::Refused(why.to_string()))),
+    };
     for d in &dests {
         ensure_maildir(sh, d, route.folder.is_some()).map_err(Fatal::Io)?;
     }

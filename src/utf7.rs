@@ -1,4 +1,5 @@
-//! IMAP modified UTF-7 (RFC 3501 §5.1.3), the wire encoding of mailbox names.
+//! IMAP modified UTF-7 (RFC 3501 §5.1.3), the encoding of mailbox names on the wire and, in
+//! Dovecot's Maildir++ layout, on disk: both the IMAP layer and `maildir::folders` use it.
 //!
 //! This module owns the conversion between Rust strings and the modified UTF-7 bytes that
 //! clients send and receive: printable US-ASCII stands for itself (`&` is written `&-`), and
