@@ -12,6 +12,7 @@ use super::command::{FetchAttr, Flag, SearchKey, SectionText, SequenceArg, Store
 use super::meta;
 use super::registry::{Guard, Shared};
 use super::response::{self, Chunk, Output};
+use super::session::error::{Code, Failure};
 use crate::mail::{header, mime, search};
 use crate::maildir::store::{FlagOp, Flags, Mailbox, StoreError};
 use std::fmt::Write as _;
@@ -48,8 +49,8 @@ pub struct Selected {
     told_recent: usize,
 }
 
-/// An error a command answers with `NO`.
-pub type CmdResult = Result<(), String>;
+/// What a command that fails answers.
+pub type CmdResult = Result<(), Failure>;
 
 /// Why one message of a FETCH got no answer.
 #[derive(Debug)]
@@ -57,15 +58,15 @@ enum FetchError {
     /// Expunged by another session or process meanwhile: left out of the answer (RFC 9051
     /// §6.4.5 allows it), the command still OK.
     Gone,
-    /// The command ends with NO and this text (with its response code).
-    No(String),
+    /// The command ends with this.
+    No(Failure),
 }
 
 impl From<StoreError> for FetchError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NoSuchMessage { .. } => FetchError::Gone,
-            e => FetchError::No(store_err(e)),
+            e => FetchError::No(e.into()),
         }
     }
 }
@@ -77,45 +78,19 @@ impl FetchError {
             FetchError::Gone
         } else {
             crate::warn!("imap", "reading a message: {e}");
-            FetchError::No(format!("[SERVERBUG] reading the message: {e}"))
+            FetchError::No(Failure::no(
+                Code::ServerBug,
+                format!("reading the message: {e}"),
+            ))
         }
     }
 
     fn into_io(self) -> std::io::Error {
         match self {
             FetchError::Gone => std::io::Error::from(std::io::ErrorKind::NotFound),
-            FetchError::No(s) => std::io::Error::other(s),
+            FetchError::No(f) => std::io::Error::other(f.to_string()),
         }
     }
-}
-
-/// The RFC 5530 response code a client can act on for a store error.
-pub fn store_code(e: &StoreError) -> &'static str {
-    use crate::maildir::uidlist::LockError;
-    match e {
-        StoreError::Lock(LockError::Timeout { .. }) => "INUSE",
-        StoreError::NoSuchMailbox { .. } => "TRYCREATE",
-        StoreError::ReadOnly { .. } => "READ-ONLY",
-        StoreError::UidsExhausted { .. } => "LIMIT",
-        StoreError::Io { err, .. }
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-            ) =>
-        {
-            "OVERQUOTA"
-        }
-        _ => "SERVERBUG",
-    }
-}
-
-/// A store error as the text of a NO: its response code, then what happened.
-pub fn store_err(e: StoreError) -> String {
-    let code = store_code(&e);
-    if code == "SERVERBUG" || code == "INUSE" {
-        crate::warn!("imap", "mailbox error: {e}");
-    }
-    format!("[{code}] {e}")
 }
 
 fn add_range(v: &mut Vec<Range<u32>>, r: Range<u32>) {
@@ -543,7 +518,6 @@ impl Selected {
         s.push(')');
     }
 
-    /// FETCH for one message; false when the message is gone (expunged meanwhile).
     /// FETCH for one message; false when the message is gone (expunged by another session or
     /// process meanwhile: it is left out of the answer, as RFC 9051 allows for UID FETCH).
     pub fn fetch_one(
@@ -552,9 +526,9 @@ impl Selected {
         attrs: &[FetchAttr<'_>],
         uid_cmd: bool,
         out: &mut Output,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Failure> {
         let sh = Arc::clone(&self.shared);
-        let mut mb = sh.lock(false).map_err(store_err)?;
+        let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         match self.fetch_one_inner(&mut mb, uid, attrs, uid_cmd, out) {
             Ok(b) => Ok(b),
@@ -677,7 +651,7 @@ impl Selected {
                     })
                     .map_err(|e| match e.kind() {
                         std::io::ErrorKind::NotFound => FetchError::Gone,
-                        _ => FetchError::No(e.to_string()),
+                        _ => FetchError::No(Failure::no(Code::ServerBug, e.to_string())),
                     })?;
                     sep(&mut items, &mut first);
                     let (name, val) = match a {
@@ -768,7 +742,7 @@ impl Selected {
                     }
                 }
                 FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. } => {
-                    return Err(FetchError::No("BINARY is not supported".into()));
+                    return Err(FetchError::No(Failure::bad("BINARY is not supported")));
                 }
             }
         }
@@ -809,7 +783,7 @@ impl Selected {
         out: &mut Output,
     ) -> CmdResult {
         if self.readonly {
-            return Err("[READ-ONLY] The mailbox is read-only".into());
+            return Err(Failure::no(Code::ReadOnly, "The mailbox is read-only"));
         }
         let mut add = Flags::default();
         let mut kw: Vec<&str> = Vec::new();
@@ -830,7 +804,7 @@ impl Selected {
             StoreMode::Remove => FlagOp::Remove,
         };
         let sh = Arc::clone(&self.shared);
-        let mut mb = sh.lock(false).map_err(store_err)?;
+        let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         let mut changed = false;
         for &uid in uids {
@@ -844,7 +818,7 @@ impl Selected {
             match mb.change_flags(uid, op, add, &kw) {
                 Ok(c) => changed |= c,
                 Err(StoreError::NoSuchMessage { .. }) => continue,
-                Err(e) => return Err(store_err(e)),
+                Err(e) => return Err(e.into()),
             }
             // A keyword new to the mailbox is announced before the FETCH that carries it.
             self.announce_keywords(&mb, out);
@@ -886,10 +860,10 @@ impl Selected {
 
     fn remove(&mut self, only: Option<&[u32]>, deleted: bool, out: &mut Output) -> CmdResult {
         if self.readonly {
-            return Err("[READ-ONLY] The mailbox is read-only".into());
+            return Err(Failure::no(Code::ReadOnly, "The mailbox is read-only"));
         }
         let sh = Arc::clone(&self.shared);
-        let mut mb = sh.lock(false).map_err(store_err)?;
+        let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         let doomed: Vec<u32> = mb
             .messages()
@@ -899,7 +873,7 @@ impl Selected {
             .filter(|u| only.is_none_or(|o| o.binary_search(u).is_ok()))
             .collect();
         let before = mb.highest_modseq();
-        mb.expunge(&doomed).map_err(store_err)?;
+        mb.expunge(&doomed).map_err(Failure::from)?;
         // Told right here, not again as changes.
         let numbered: Vec<(u64, u32)> = mb.expunged_since(before).to_vec();
         for (ms, u) in numbered {
@@ -917,9 +891,9 @@ impl Selected {
     }
 
     /// Evaluates SEARCH keys; returns matching UIDs in ascending order.
-    pub fn search(&mut self, keys: &[SearchKey<'_>]) -> Result<Vec<u32>, String> {
+    pub fn search(&mut self, keys: &[SearchKey<'_>]) -> Result<Vec<u32>, Failure> {
         let sh = Arc::clone(&self.shared);
-        let mut mb = sh.lock(false).map_err(store_err)?;
+        let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         let mut hits = Vec::new();
         let uids = self.uids(&mb);
@@ -976,7 +950,7 @@ impl Selected {
         mb: &mut Mailbox,
         key: &SearchKey<'_>,
         ctx: &mut MsgCtx,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Failure> {
         use SearchKey as K;
         let uid = ctx.uid;
         let Some(m) = mb.message(uid) else {
@@ -1008,8 +982,8 @@ impl Selected {
                 .keyword_names(uid)
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(k)),
-            K::Larger(n) => mb.vsize(uid).map_err(store_err)? > *n,
-            K::Smaller(n) => mb.vsize(uid).map_err(store_err)? < *n,
+            K::Larger(n) => mb.vsize(uid).map_err(Failure::from)? > *n,
+            K::Smaller(n) => mb.vsize(uid).map_err(Failure::from)? < *n,
             K::Before(d) | K::On(d) | K::Since(d) => {
                 let t = mb
                     .internal_date(uid)
@@ -1065,7 +1039,7 @@ impl Selected {
                 )
             }
             K::Body(s) | K::Text(s) => {
-                let f = mb.open_file(uid).map_err(store_err)?;
+                let f = mb.open_file(uid).map_err(Failure::from)?;
                 let needle = String::from_utf8_lossy(s);
                 let r = std::io::BufReader::with_capacity(64 * 1024, f);
                 let found = if matches!(key, K::Body(_)) {
@@ -1073,7 +1047,9 @@ impl Selected {
                 } else {
                     search::text_contains(r, &needle)
                 };
-                found.map_err(|e| format!("reading the message: {e}"))?
+                found.map_err(|e| {
+                    Failure::no(Code::ServerBug, format!("reading the message: {e}"))
+                })?
             }
             K::Uid(set) => match set {
                 SequenceArg::Saved => self.saved.contains(&uid),
@@ -1276,8 +1252,7 @@ mod tests {
             quick,
         )
         .unwrap_err();
-        let text = store_err(e);
-        assert!(text.starts_with("[INUSE] "), "{text}");
+        assert_eq!(Failure::from(e).code(), Some(Code::InUse));
         assert!(
             std::fs::read_dir(d.join("tmp")).unwrap().next().is_none(),
             "nothing left in tmp/"

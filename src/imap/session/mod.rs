@@ -1,0 +1,679 @@
+//! The IMAP session state machine (RFC 3501 §3 / RFC 9051 §3): not authenticated →
+//! authenticated → selected → logout. Commands in, responses out: it writes into an
+//! [`Output`] and returns a [`Step`] telling the server what to do next (wait for the next
+//! command, resume a long FETCH after writing, upgrade to TLS, verify a password off the
+//! executor, close). It touches the mail store (files), never a socket, so it is unit-tested
+//! without one.
+
+//!
+//! The commands live in one module per family: [`auth`] (LOGIN, AUTHENTICATE),
+//! [`mailboxes`] (SELECT, CREATE, LIST, STATUS, ...), [`messages`] (FETCH, STORE, SEARCH,
+//! COPY, MOVE, EXPUNGE, ...), [`append`] (APPEND, streamed); [`special_use`] keeps the
+//! special-use folders and [`error`] the typed failures every command returns.
+
+mod append;
+mod auth;
+pub mod error;
+mod mailboxes;
+mod messages;
+mod special_use;
+
+pub use special_use::SPECIAL_FOLDERS;
+
+use super::command::{Command, CommandKind, FetchAttr, ListArgs};
+use super::mailbox::Selected;
+use super::response::Output;
+use crate::auth::users::UserDb;
+use error::{Code, Failure};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every session shares.
+pub struct Context {
+    pub mail_root: PathBuf,
+    pub users: UserDb,
+    /// How long a failed login keeps the client waiting.
+    pub login_failure_delay: Duration,
+    /// Allow LOGIN / AUTHENTICATE PLAIN without TLS (inside a VPN or tailnet).
+    pub plaintext_auth: bool,
+    /// Largest message APPEND accepts (advertised as APPENDLIMIT).
+    pub append_limit: u64,
+    /// Simultaneous sessions one user may have (clients open several; Thunderbird ~5).
+    pub max_user_connections: usize,
+    /// The open mailboxes, one shared state each ([`super::registry`]); the in-process sync
+    /// tells it of deliveries, which wakes that mailbox's IDLE sessions.
+    pub mailboxes: super::registry::Registry,
+    /// Logged-in sessions per user.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Context {
+    pub fn new(
+        mail_root: PathBuf,
+        users: UserDb,
+        plaintext_auth: bool,
+        max_user_connections: usize,
+    ) -> Context {
+        Context {
+            mail_root,
+            users,
+            login_failure_delay: Duration::from_secs(2),
+            plaintext_auth,
+            append_limit: 64 << 20,
+            max_user_connections,
+            mailboxes: super::registry::Registry::new(),
+            sessions: Default::default(),
+        }
+    }
+
+    /// Counts a session for `user`; false when the user has too many already.
+    pub(super) fn enter(&self, user: &str) -> bool {
+        let Ok(mut m) = self.sessions.lock() else {
+            return true;
+        };
+        let n = m.entry(user.to_string()).or_default();
+        if *n >= self.max_user_connections {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    pub(super) fn leave(&self, user: &str) {
+        if let Ok(mut m) = self.sessions.lock()
+            && let Some(n) = m.get_mut(user)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(user);
+            }
+        }
+    }
+}
+
+/// A password to check, handed to the server to verify on a blocking thread.
+pub struct LoginRequest {
+    pub tag: String,
+    pub user: String,
+    pub password: Vec<u8>,
+    /// AUTHENTICATE (true) or LOGIN: only the wording of answers differs.
+    pub sasl: bool,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("tag", &self.tag)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What the server must do after a command.
+#[derive(Debug)]
+pub enum Step {
+    /// Write the output, read the next command.
+    Done,
+    /// Write the output, then call [`Session::resume`]: a long answer is under way.
+    More,
+    /// Write the output, then close the connection.
+    Logout,
+    /// Write the output (the tagged OK), then start a TLS handshake.
+    StartTls,
+    /// Verify a password (slow), then call [`Session::login_done`].
+    Login(LoginRequest),
+    /// Send `+ idling`, then call [`Session::idle_tick`] now and then and
+    /// [`Session::idle_done`] when the client sends DONE.
+    Idle(String),
+    /// AUTHENTICATE without an initial response: send an empty challenge (`+ `), read one
+    /// response line, and hand it to [`Session::sasl_response`].
+    SaslChallenge(String),
+}
+
+/// The logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    /// The user's mail directory (`<mail-root>/<name>`).
+    pub dir: PathBuf,
+}
+
+enum State {
+    NotAuthenticated,
+    Authenticated(User),
+    Logout,
+}
+
+/// A FETCH being answered across several writes.
+struct PendingFetch {
+    tag: String,
+    uids: Vec<u32>,
+    next: usize,
+    attrs: Vec<FetchAttr<'static>>,
+    uid: bool,
+}
+
+pub struct Session {
+    ctx: Arc<Context>,
+    state: State,
+    selected: Option<Selected>,
+    tls: bool,
+    starttls_offered: bool,
+    peer: SocketAddr,
+    /// ENABLE'd extensions.
+    enabled: Vec<&'static str>,
+    /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names travel as UTF-8, not modified UTF-7.
+    utf8: bool,
+    pending: Option<PendingFetch>,
+    append: Option<append::Append>,
+}
+
+impl Session {
+    pub fn new(ctx: Arc<Context>, tls: bool, starttls_offered: bool, peer: SocketAddr) -> Session {
+        Session {
+            ctx,
+            state: State::NotAuthenticated,
+            selected: None,
+            tls,
+            starttls_offered,
+            peer,
+            enabled: Vec::new(),
+            utf8: false,
+            pending: None,
+            append: None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Authenticated(_))
+    }
+
+    /// The user, once logged in.
+    pub fn user(&self) -> Option<&User> {
+        match &self.state {
+            State::Authenticated(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn auth_allowed(&self) -> bool {
+        self.tls || self.ctx.plaintext_auth
+    }
+
+    /// The capability list for the current state.
+    pub fn capabilities(&self) -> String {
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE");
+        match self.state {
+            State::NotAuthenticated => {
+                if self.starttls_offered && !self.tls {
+                    c.push_str(" STARTTLS");
+                }
+                if self.auth_allowed() {
+                    c.push_str(" AUTH=PLAIN");
+                } else {
+                    c.push_str(" LOGINDISABLED");
+                }
+            }
+            _ => {
+                c.push_str(
+                    " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
+                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT",
+                );
+                c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
+            }
+        }
+        c
+    }
+
+    /// The greeting line.
+    pub fn greeting(&self, out: &mut Output) {
+        out.put(format!("* OK [CAPABILITY {}] s3imap ready\r\n", self.capabilities()).as_bytes());
+    }
+
+    /// Runs one command. A NO or BAD it answers is logged at debug level with the connection,
+    /// the tag and the command's name (never its arguments: they may hold a password).
+    pub fn execute(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
+        let name = cmd.kind.name();
+        let step = self.execute_inner(cmd, out);
+        self.log_failures(name, out);
+        step
+    }
+
+    /// Logs the NO/BAD answers in `out` (debug level).
+    pub fn log_failures(&self, command: &str, out: &mut Output) {
+        for f in out.take_failures() {
+            crate::debug!("imap", "{}: {command}: {f}", self.peer);
+        }
+    }
+
+    fn execute_inner(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
+        let tag = cmd.tag;
+        self.run(tag, cmd.kind, out).unwrap_or_else(|f| {
+            f.answer(out, tag);
+            Step::Done
+        })
+    }
+
+    /// The commands of any state; the others go on to [`Session::authenticated`].
+    fn run(&mut self, tag: &str, kind: CommandKind<'_>, out: &mut Output) -> Result<Step, Failure> {
+        use CommandKind as K;
+        match kind {
+            K::Capability => {
+                out.put(format!("* CAPABILITY {}\r\n", self.capabilities()).as_bytes());
+                ok(out, tag, "CAPABILITY completed");
+            }
+            K::Noop => {
+                // NOOP is how clients poll: look at the disk now, report what changed.
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.poll();
+                }
+                self.sync_selected(out, true);
+                ok(out, tag, "NOOP completed");
+            }
+            K::Logout => {
+                out.put(b"* BYE Logging out\r\n");
+                ok(out, tag, "LOGOUT completed");
+                if let State::Authenticated(u) = &self.state {
+                    self.ctx.leave(&u.name);
+                }
+                self.state = State::Logout;
+                return Ok(Step::Logout);
+            }
+            K::Id(_) => {
+                out.put(b"* ID (\"name\" \"s3imap\" \"version\" \"");
+                out.put(env!("CARGO_PKG_VERSION").as_bytes());
+                out.put(b"\")\r\n");
+                ok(out, tag, "ID completed");
+            }
+            K::StartTls => {
+                if !self.starttls_offered || self.tls {
+                    return Err(Failure::bad("STARTTLS is not available here"));
+                }
+                if !matches!(self.state, State::NotAuthenticated) {
+                    return Err(Failure::bad("STARTTLS only before login"));
+                }
+                ok(out, tag, "Begin TLS negotiation now");
+                return Ok(Step::StartTls);
+            }
+            K::Login { username, password } => {
+                return self.login(tag, &username, password.into_owned());
+            }
+            K::Authenticate {
+                mechanism,
+                initial_response,
+            } => return self.authenticate(tag, mechanism, initial_response),
+            K::Enable(caps) => {
+                self.logged_in("ENABLE")?;
+                let mut on = Vec::new();
+                for c in caps {
+                    if c.eq_ignore_ascii_case("UTF8=ACCEPT")
+                        && !self.enabled.contains(&"UTF8=ACCEPT")
+                    {
+                        self.enabled.push("UTF8=ACCEPT");
+                        self.utf8 = true;
+                        on.push("UTF8=ACCEPT");
+                    }
+                }
+                let mut line = String::from("* ENABLED");
+                for c in on {
+                    line.push(' ');
+                    line.push_str(c);
+                }
+                line.push_str("\r\n");
+                out.put(line.as_bytes());
+                ok(out, tag, "ENABLE completed");
+            }
+            K::Namespace => {
+                self.logged_in("NAMESPACE")?;
+                out.put(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                ok(out, tag, "NAMESPACE completed");
+            }
+            other => {
+                let user = self.logged_in(other.name())?.clone();
+                return self.authenticated(tag, other, &user, out);
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    /// The user, or BAD for `command` before login.
+    fn logged_in(&self, command: &str) -> Result<&User, Failure> {
+        self.user()
+            .ok_or_else(|| Failure::bad(format!("{command} needs a login first")))
+    }
+
+    /// Commands of the authenticated and selected states.
+    fn authenticated(
+        &mut self,
+        tag: &str,
+        kind: CommandKind<'_>,
+        user: &User,
+        out: &mut Output,
+    ) -> Result<Step, Failure> {
+        use CommandKind as K;
+        let name = kind.name();
+        match kind {
+            K::Select { mailbox, .. } => {
+                self.select(user, &mailbox, false, tag, out)?;
+                return Ok(Step::Done);
+            }
+            K::Examine { mailbox, .. } => {
+                self.select(user, &mailbox, true, tag, out)?;
+                return Ok(Step::Done);
+            }
+            K::List(args) => self.list(user, &args, false, out)?,
+            K::Lsub { reference, pattern } => {
+                let args = ListArgs {
+                    select: Default::default(),
+                    reference,
+                    patterns: vec![pattern],
+                    returns: Default::default(),
+                    extended: false,
+                };
+                self.list(user, &args, true, out)?;
+            }
+            K::Status { mailbox, items } => self.status(user, &mailbox, &items, out)?,
+            K::Create {
+                mailbox,
+                special_use,
+            } => self.create(user, &mailbox, &special_use)?,
+            K::Delete { mailbox } => self.delete(user, &mailbox)?,
+            K::Rename { from, to } => self.rename(user, &from, &to)?,
+            K::Subscribe { mailbox } => self.subscribe(user, &mailbox, true)?,
+            K::Unsubscribe { mailbox } => self.subscribe(user, &mailbox, false)?,
+            K::Append { .. } => {
+                // The server streams APPEND (append_start/data/done); a whole one here is ours.
+                return Err(Failure::no(Code::ServerBug, "APPEND must be streamed"));
+            }
+            K::Idle => {
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.poll();
+                    sel.sync(out, true);
+                }
+                return Ok(Step::Idle(tag.to_string()));
+            }
+            other => return Ok(self.selected_cmd(tag, other, out)),
+        }
+        self.sync_selected(out, true);
+        ok(out, tag, &format!("{name} completed"));
+        Ok(Step::Done)
+    }
+
+    /// Reports changes in the selected mailbox.
+    fn sync_selected(&mut self, out: &mut Output, expunges: bool) {
+        if let Some(sel) = self.selected.as_mut()
+            && !sel.sync(out, expunges)
+        {
+            self.selected = None;
+        }
+    }
+
+    /// A listener woken when the selected mailbox changes (IDLE waits on it as well as on the
+    /// socket and its tick): another session's change, a delivery of the sync.
+    pub fn idle_listener(&self) -> Option<event_listener::EventListener> {
+        self.selected.as_ref().map(Selected::listen)
+    }
+
+    /// Whether an IDLE tick could report anything now (in memory; no I/O). The server skips the
+    /// tick (and the thread it would take) otherwise.
+    pub fn idle_tick_due(&self) -> bool {
+        self.selected.as_ref().is_some_and(Selected::worth_a_look)
+    }
+
+    /// While IDLE: reports changes (called every second or so).
+    pub fn idle_tick(&mut self, out: &mut Output) {
+        self.sync_selected(out, true);
+    }
+
+    /// IDLE ended with DONE.
+    pub fn idle_done(&mut self, tag: &str, out: &mut Output) {
+        self.sync_selected(out, true);
+        ok(out, tag, "IDLE terminated");
+    }
+
+    /// TLS is up after STARTTLS.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let State::Authenticated(u) = &self.state {
+            self.ctx.leave(&u.name);
+        }
+    }
+}
+
+/// The tagged OK.
+fn ok(out: &mut Output, tag: &str, text: &str) {
+    out.put(format!("{tag} OK {text}\r\n").as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state machine without a socket: commands parsed from bytes, answers read from the
+    //! output, a real Maildir in a scratch directory.
+    use super::*;
+    use crate::imap::parser::{Limits, Parsed, parse_command};
+
+    struct T {
+        dir: PathBuf,
+        s: Session,
+    }
+
+    impl T {
+        fn new(name: &str) -> T {
+            let dir =
+                std::env::temp_dir().join(format!("s3imap-session-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("mail/a@b.c/new")).unwrap();
+            for sub in ["cur", "tmp"] {
+                std::fs::create_dir_all(dir.join("mail/a@b.c").join(sub)).unwrap();
+            }
+            std::fs::write(dir.join("users"), "a@b.c:{PLAIN}pw\n").unwrap();
+            std::fs::write(
+                dir.join("mail/a@b.c/new/1700000000.S3Iab.s3imap"),
+                "From: x@y.z\nSubject: hi\n\nline one\nline two\n",
+            )
+            .unwrap();
+            let ctx = Arc::new(Context::new(
+                dir.join("mail"),
+                UserDb::open(dir.join("users")).unwrap(),
+                true,
+                2,
+            ));
+            let s = Session::new(ctx, false, false, "127.0.0.1:1".parse().unwrap());
+            T { dir, s }
+        }
+
+        /// Runs one command line; returns the answer and the step.
+        fn run(&mut self, line: &str) -> (String, Step) {
+            let buf = format!("{line}\r\n").into_bytes();
+            let mut out = Output::new();
+            let step = match parse_command(&buf, &Limits::default()) {
+                Ok(Parsed::Complete { command, .. }) => self.s.execute(command, &mut out),
+                other => panic!("{line}: {other:?}"),
+            };
+            let step = match step {
+                Step::Login(req) => {
+                    let r = self.s.ctx.users.authenticate(&req.user, &req.password);
+                    self.s.login_done(req, r, &mut out)
+                }
+                other => other,
+            };
+            (
+                String::from_utf8_lossy(&out.to_bytes_for_test()).into_owned(),
+                step,
+            )
+        }
+    }
+
+    impl Drop for T {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn states_and_a_fetch() {
+        let mut t = T::new("states");
+        let (r, _) = t.run("1 SELECT INBOX");
+        assert!(r.starts_with("1 BAD"), "{r}");
+        let (r, _) = t.run("2 LOGIN a@b.c wrong");
+        assert!(r.contains("2 NO [AUTHENTICATIONFAILED]"), "{r}");
+        let (r, _) = t.run("3 LOGIN A@B.C pw");
+        assert!(
+            r.contains("3 OK [CAPABILITY"),
+            "user names match case-insensitively: {r}"
+        );
+        let (r, _) = t.run("4 SELECT INBOX");
+        assert!(
+            r.contains("* 1 EXISTS") && r.contains("4 OK [READ-WRITE]"),
+            "{r}"
+        );
+        // RFC822.SIZE counts bare LF as CRLF; the body is streamed from the file.
+        let (r, step) = t.run("5 FETCH 1 (RFC822.SIZE BODY[])");
+        assert!(matches!(step, Step::Done));
+        assert!(r.contains("RFC822.SIZE 48"), "{r}");
+        assert!(r.contains("BODY[] {48}\r\n<file "), "{r}");
+        assert!(
+            r.contains("FLAGS (\\Seen \\Recent)"),
+            "BODY[] sets \\Seen: {r}"
+        );
+        let (r, _) = t.run("6 STORE 1 +FLAGS.SILENT (\\Deleted)");
+        assert!(!r.contains("FETCH") && r.contains("6 OK"), "{r}");
+        let (r, _) = t.run("7 EXPUNGE");
+        assert!(r.contains("* 1 EXPUNGE\r\n* 0 RECENT\r\n7 OK"), "{r}");
+        let (r, step) = t.run("8 LOGOUT");
+        assert!(
+            r.starts_with("* BYE") && matches!(step, Step::Logout),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_message_expunged_under_a_fetch_is_left_out_without_an_error() {
+        let mut t = T::new("gone");
+        t.run("1 LOGIN a@b.c pw");
+        t.run("2 SELECT INBOX");
+        // Another program removes the file: the session still has the message in its view.
+        for e in std::fs::read_dir(t.dir.join("mail/a@b.c/cur")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        for (i, items) in ["ENVELOPE", "BODY.PEEK[]", "BODYSTRUCTURE", "RFC822.SIZE"]
+            .iter()
+            .enumerate()
+        {
+            let (r, _) = t.run(&format!("f{i} FETCH 1 ({items})"));
+            assert!(!r.contains('\0'), "a NUL on the wire: {r:?}");
+            assert!(
+                r.ends_with(&format!("f{i} OK FETCH completed\r\n")),
+                "{items}: {r:?}"
+            );
+            assert!(!r.contains("FETCH ("), "{items}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn per_user_session_limit() {
+        let mut t = T::new("limit");
+        let ctx = Arc::clone(&t.s.ctx);
+        let peer = "127.0.0.1:2".parse().unwrap();
+        let mut others: Vec<Session> = (0..2)
+            .map(|_| Session::new(Arc::clone(&ctx), false, false, peer))
+            .collect();
+        let mut out = Output::new();
+        for s in &mut others {
+            let r = ctx.users.authenticate("a@b.c", b"pw");
+            let req = LoginRequest {
+                tag: "x".into(),
+                user: "a@b.c".into(),
+                password: b"pw".to_vec(),
+                sasl: false,
+            };
+            s.login_done(req, r, &mut out);
+        }
+        let (r, _) = t.run("1 LOGIN a@b.c pw");
+        assert!(r.contains("1 NO [LIMIT]"), "{r}");
+        others.pop();
+        let (r, _) = t.run("2 LOGIN a@b.c pw");
+        assert!(r.contains("2 OK"), "a closed session frees its place: {r}");
+    }
+
+    #[test]
+    fn create_special_use_moves_the_attribute() {
+        let mut t = T::new("createuse");
+        t.run("1 LOGIN a@b.c pw");
+        let (r, _) = t.run("2 CREATE \"Sent Items\" (USE (\\Sent))");
+        assert!(r.contains("2 OK"), "{r}");
+        let (r, _) = t.run("3 LIST \"\" *");
+        assert!(
+            r.contains("(\\HasNoChildren \\Sent) \"/\" \"Sent Items\""),
+            "{r}"
+        );
+        assert!(
+            r.contains("(\\HasNoChildren) \"/\" Sent\r\n"),
+            "the default loses it: {r}"
+        );
+        let (r, _) = t.run("4 RENAME \"Sent Items\" Outbox");
+        assert!(r.contains("4 OK"), "{r}");
+        let (r, _) = t.run("5 LIST (SPECIAL-USE) \"\" *");
+        assert!(r.contains("\\Sent) \"/\" Outbox"), "{r}");
+        let (r, _) = t.run("6 CREATE Stars (USE (\\Flagged))");
+        assert!(r.contains("6 NO [USEATTR]"), "{r}");
+    }
+
+    #[test]
+    fn special_use_folders_appear_at_first_login() {
+        let mut t = T::new("special");
+        t.run("1 LOGIN a@b.c pw");
+        let (r, _) = t.run("2 LIST \"\" *");
+        for (name, attr) in SPECIAL_FOLDERS {
+            assert!(
+                r.contains(&format!("{attr}) \"/\" {name}\r\n")),
+                "{name}: {r}"
+            );
+        }
+        let (r, _) = t.run("3 LIST (SPECIAL-USE) \"\" *");
+        assert!(!r.contains(" INBOX\r\n"), "{r}");
+        let (r, _) = t.run("4 STATUS Sent (MESSAGES UIDNEXT)");
+        assert!(r.contains("* STATUS Sent (MESSAGES 0 UIDNEXT 1)"), "{r}");
+    }
+
+    #[test]
+    fn long_fetches_yield_and_resume() {
+        let mut t = T::new("resume");
+        let big = "x".repeat(70 * 1024);
+        for i in 0..4 {
+            std::fs::write(
+                t.dir
+                    .join(format!("mail/a@b.c/new/17000000{i}0.S3Ix{i}.s3imap")),
+                format!("Subject: {i}\r\nX-Pad: {big}\r\n\r\nbody\r\n"),
+            )
+            .unwrap();
+        }
+        t.run("1 LOGIN a@b.c pw");
+        t.run("2 SELECT INBOX");
+        let (r, step) = t.run("3 FETCH 1:* (BODY.PEEK[HEADER])");
+        assert!(
+            matches!(step, Step::More),
+            "a 280 KiB answer yields: {}",
+            r.len()
+        );
+        let mut out = Output::new();
+        let mut rounds = 1;
+        let mut step = t.s.resume(&mut out);
+        while matches!(step, Step::More) {
+            rounds += 1;
+            step = t.s.resume(&mut out);
+        }
+        let rest = String::from_utf8_lossy(&out.to_bytes_for_test()).into_owned();
+        assert!(rest.ends_with("3 OK FETCH completed\r\n"), "{rest}");
+        assert!(rounds >= 2, "{rounds}");
+    }
+}
