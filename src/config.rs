@@ -108,11 +108,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(what: &str, value: &str, why: impl Into<String>) -> ConfigError {
+fn invalid(what: &str, value: &str, why: impl fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         what: what.to_string(),
         value: value.to_string(),
-        why: why.into(),
+        why: why.to_string(),
     }
 }
 
@@ -128,30 +128,44 @@ pub fn flag_or_env(
     }
 }
 
+/// Why a duration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    NotANumber,
+    UnknownUnit,
+    OutOfRange,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DurationError::NotANumber => "not a duration (e.g. 30s, 5m, 1h)",
+            DurationError::UnknownUnit => "unknown unit (use ms, s, m, h or d)",
+            DurationError::OutOfRange => "out of range",
+        })
+    }
+}
+
+impl std::error::Error for DurationError {}
+
 /// `90`, `90s`, `500ms`, `5m`, `1h`, `1d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => (&t[..i], &t[i..]),
         None => (t, "s"),
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 5m, 1h)"))?;
+    let n: f64 = num.parse().map_err(|_| DurationError::NotANumber)?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" | "sec" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
-        _ => {
-            return Err(format!(
-                "{s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
-            ));
-        }
+        _ => return Err(DurationError::UnknownUnit),
     };
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("{s:?} is out of range"));
+        return Err(DurationError::OutOfRange);
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -269,18 +283,36 @@ pub fn s3_client(env: &Env, bucket: &str) -> Result<ClientConfig, ConfigError> {
     })
 }
 
+/// Why a bucket name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketNameError {
+    Characters,
+    Ends,
+}
+
+impl fmt::Display for BucketNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BucketNameError::Characters => {
+                "a bucket name is 3 to 63 lower-case letters, digits, '.' and '-'"
+            }
+            BucketNameError::Ends => "a bucket name starts and ends with a letter or digit",
+        })
+    }
+}
+
 /// S3 bucket naming rules, so a typo is caught before any request.
-pub fn check_bucket(b: &str) -> Result<(), String> {
+pub fn check_bucket(b: &str) -> Result<(), BucketNameError> {
     let ok_chars = b
         .bytes()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-');
     if !(3..=63).contains(&b.len()) || !ok_chars {
-        return Err("a bucket name is 3 to 63 lower-case letters, digits, '.' and '-'".into());
+        return Err(BucketNameError::Characters);
     }
     if !b.as_bytes()[0].is_ascii_alphanumeric()
         || !b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
     {
-        return Err("a bucket name starts and ends with a letter or digit".into());
+        return Err(BucketNameError::Ends);
     }
     Ok(())
 }

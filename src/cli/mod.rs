@@ -106,7 +106,7 @@ fn run_sync(c: SyncCmd, env: &Env) -> i32 {
         Some(s) => match config::parse_duration(&s) {
             Ok(d) if d >= Duration::from_secs(1) => Some(d),
             Ok(_) => return usage("--interval must be at least 1s"),
-            Err(e) => return usage(format!("--interval: {e}")),
+            Err(e) => return usage(format!("--interval {s:?}: {e}")),
         },
         None => None,
     };

@@ -223,23 +223,64 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
     }
 }
 
-fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+/// Why the TLS certificate or key cannot be used.
+#[derive(Debug)]
+enum TlsSetupError {
+    Cert {
+        path: String,
+        err: rustls::pki_types::pem::Error,
+    },
+    NoCert {
+        path: String,
+    },
+    Key {
+        path: String,
+        err: rustls::pki_types::pem::Error,
+    },
+    Rustls(rustls::Error),
+}
+
+impl std::fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsSetupError::Cert { path, err } => write!(f, "--tls-cert {path}: {err}"),
+            TlsSetupError::NoCert { path } => {
+                write!(f, "--tls-cert {path}: no certificate in the file")
+            }
+            TlsSetupError::Key { path, err } => write!(f, "--tls-key {path}: {err}"),
+            TlsSetupError::Rustls(e) => {
+                write!(f, "the TLS certificate and key do not fit together: {e}")
+            }
+        }
+    }
+}
+
+fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad_cert = |err| TlsSetupError::Cert {
+        path: cert.to_string(),
+        err,
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("--tls-cert {cert}: {e}"))?
+        .map_err(bad_cert)?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("--tls-cert {cert}: {e}"))?;
+        .map_err(bad_cert)?;
     if certs.is_empty() {
-        return Err(format!("--tls-cert {cert}: no certificate in the file"));
+        return Err(TlsSetupError::NoCert {
+            path: cert.to_string(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {key}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| TlsSetupError::Key {
+        path: key.to_string(),
+        err,
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsSetupError::Rustls)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("the TLS certificate and key do not fit together: {e}"))?;
+        .map_err(TlsSetupError::Rustls)?;
     Ok(Arc::new(cfg))
 }

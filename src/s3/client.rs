@@ -12,6 +12,27 @@ use std::fmt;
 use std::io::Read;
 use std::time::Duration;
 
+/// Why an `AWS_ENDPOINT_URL` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointError {
+    /// Not `http://` or `https://`.
+    Scheme,
+    /// More than scheme, host and port.
+    NotBare,
+}
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EndpointError::Scheme => "not an http:// or https:// URL (e.g. http://127.0.0.1:8333)",
+            EndpointError::NotBare => {
+                "give only scheme, host and port (e.g. https://minio.local:9000); a path, query \
+                 or user name is not supported"
+            }
+        })
+    }
+}
+
 /// Where requests go and how buckets are addressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -49,22 +70,17 @@ impl Endpoint {
     }
 
     /// An S3-compatible endpoint from `AWS_ENDPOINT_URL` (`http://127.0.0.1:8333`), path-style.
-    pub fn parse_url(url: &str) -> Result<Endpoint, String> {
+    pub fn parse_url(url: &str) -> Result<Endpoint, EndpointError> {
         let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
             ("http", r)
         } else if let Some(r) = url.strip_prefix("https://") {
             ("https", r)
         } else {
-            return Err(format!(
-                "{url:?} is not an http:// or https:// URL (e.g. http://127.0.0.1:8333)"
-            ));
+            return Err(EndpointError::Scheme);
         };
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-            return Err(format!(
-                "{url:?}: give only scheme, host and port (e.g. https://minio.local:9000); \
-                 a path, query or user name is not supported"
-            ));
+            return Err(EndpointError::NotBare);
         }
         // Drop a default port so the Host header matches what servers expect to sign.
         let authority = match (scheme, authority.rsplit_once(':')) {

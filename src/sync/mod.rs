@@ -50,16 +50,24 @@ pub enum After {
     Move(String),
 }
 
+/// An `--after` that is none of keep, delete, move:<prefix>.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadAfter;
+
+impl std::fmt::Display for BadAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("use keep, delete or move:<prefix> (e.g. move:processed/)")
+    }
+}
+
 impl After {
-    pub fn parse(s: &str) -> Result<After, String> {
+    pub fn parse(s: &str) -> Result<After, BadAfter> {
         match s {
             "keep" => Ok(After::Keep),
             "delete" => Ok(After::Delete),
             _ => match s.strip_prefix("move:") {
                 Some(p) if !p.is_empty() => Ok(After::Move(p.to_string())),
-                _ => Err(format!(
-                    "--after {s:?}: use keep, delete or move:<prefix> (e.g. move:processed/)"
-                )),
+                _ => Err(BadAfter),
             },
         }
     }
