@@ -96,7 +96,7 @@ fn letters(flags: &[String]) -> String {
 
 /// Puts one script's folders and messages into `root` (the user's Maildir++ tree).
 fn seed(root: &Path, script: &Script) {
-    let user = root.join(&script.user);
+    let user = s3imap::maildir::user_dir(root, &script.user).unwrap();
     s3imap::maildir::create(&user, false).unwrap();
     for f in &script.folders {
         s3imap::maildir::folders::create(&user, f).unwrap();
@@ -112,7 +112,7 @@ fn seed(root: &Path, script: &Script) {
     ) in script.seeds.iter().enumerate()
     {
         let dir = if mailbox.eq_ignore_ascii_case("INBOX") {
-            user.clone()
+            user.inbox()
         } else {
             let d = s3imap::maildir::folders::folder_path(&user, mailbox).unwrap();
             if !d.join("cur").is_dir() {

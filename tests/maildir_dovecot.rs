@@ -108,7 +108,7 @@ fn dovecot_state(root: &Path) -> State {
     parse_dump(&dv.python(USER, PASS, DUMP))
 }
 
-fn our_state(user: &Path) -> State {
+fn our_state(user: &s3imap::maildir::UserDir) -> State {
     let mut st = State::default();
     let all = folders::list(user).unwrap();
     for e in folders::tree(&all) {
@@ -150,7 +150,7 @@ fn dovecot_round_trip() {
     let _ = fs::remove_dir_all(&scratch.0);
     let root = scratch.0.join("mail");
     fs::create_dir_all(&root).unwrap();
-    let user = root.join(USER);
+    let user = s3imap::maildir::user_dir(&root, USER).unwrap();
 
     // 1. Dovecot writes a mail root.
     {

@@ -1144,9 +1144,12 @@ mod tests {
     use crate::maildir::uidlist::LockOptions;
     use std::time::Duration;
 
-    fn scratch(name: &str, messages: usize) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("s3imap-view-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+    fn scratch(name: &str, messages: usize) -> crate::maildir::MaildirPath {
+        let root = std::env::temp_dir().join(format!("s3imap-view-{name}-{}", std::process::id()));
+        let d = crate::maildir::user_dir(&root, "u@example.org")
+            .unwrap()
+            .inbox();
+        let _ = std::fs::remove_dir_all(&root);
         crate::maildir::create(&d, false).unwrap();
         for i in 0..messages {
             std::fs::write(

@@ -12,6 +12,7 @@
 //! mailboxes selected are kept for a minute after their last session ends (reconnecting
 //! clients).
 
+use crate::maildir::MaildirPath;
 use crate::maildir::store::{Mailbox, StoreError};
 use event_listener::{Event, EventListener};
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ impl Registry {
 
     /// The shared state of the Maildir at `path`, opened (and read from disk) if no session
     /// has it open.
-    pub fn open(&self, path: &Path) -> Result<Arc<Shared>, StoreError> {
+    pub fn open(&self, path: &MaildirPath) -> Result<Arc<Shared>, StoreError> {
         let s = self.open_uncached(path)?;
         let mut keep = self.keep.lock().unwrap_or_else(PoisonError::into_inner);
         keep.retain(|(t, k)| !Arc::ptr_eq(k, &s) && t.elapsed() < KEEP_FOR);

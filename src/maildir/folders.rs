@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::store::{Mailbox, StoreError};
 use super::uidlist::{self, DotLock, Loaded, LockError, LockOptions, Uidlist};
+use super::{MaildirPath, UserDir};
 use crate::utf7;
 
 /// The IMAP hierarchy separator.
@@ -236,17 +237,17 @@ pub fn folder_name(dir: &str) -> Option<String> {
 }
 
 /// The Maildir of folder `name` under `user_dir` (whether or not it exists).
-pub fn folder_path(user_dir: &Path, name: &str) -> Result<PathBuf, FolderError> {
+pub fn folder_path(user_dir: &UserDir, name: &str) -> Result<MaildirPath, FolderError> {
     let d = dir_name(name)?;
     Ok(if d.is_empty() {
-        user_dir.to_path_buf()
+        user_dir.inbox()
     } else {
-        user_dir.join(d)
+        user_dir.folder(&d)
     })
 }
 
 /// Creates INBOX (the user's directory as a Maildir) when it is missing.
-pub fn ensure_inbox(user_dir: &Path) -> Result<(), FolderError> {
+pub fn ensure_inbox(user_dir: &UserDir) -> Result<(), FolderError> {
     if !user_dir.join("cur").is_dir() {
         super::create(user_dir, false).map_err(io_at(user_dir))?;
     }
@@ -254,7 +255,7 @@ pub fn ensure_inbox(user_dir: &Path) -> Result<(), FolderError> {
 }
 
 /// INBOX, then every folder of the user (directories `.<name>` with a `cur/`), sorted by name.
-pub fn list(user_dir: &Path) -> Result<Vec<Folder>, FolderError> {
+pub fn list(user_dir: &UserDir) -> Result<Vec<Folder>, FolderError> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(user_dir) {
         Ok(rd) => rd,
@@ -331,7 +332,7 @@ pub fn tree(folders: &[Folder]) -> Vec<ListEntry> {
 
 /// Creates folder `name` (only its own directory, as Dovecot does): `cur/ new/ tmp/`, the
 /// `maildirfolder` marker and a `dovecot-uidlist` with a fresh UIDVALIDITY.
-pub fn create(user_dir: &Path, name: &str) -> Result<PathBuf, FolderError> {
+pub fn create(user_dir: &UserDir, name: &str) -> Result<PathBuf, FolderError> {
     let name = normalize(name)?;
     let dir = dir_name(&name)?;
     if dir.is_empty() {
@@ -349,7 +350,7 @@ pub fn create(user_dir: &Path, name: &str) -> Result<PathBuf, FolderError> {
 
 /// Deletes folder `name` with its messages. Its children stay (the name becomes a
 /// `\Noselect` parent); a name without its own directory is [`FolderError::NoSuchFolder`].
-pub fn delete(user_dir: &Path, name: &str) -> Result<(), FolderError> {
+pub fn delete(user_dir: &UserDir, name: &str) -> Result<(), FolderError> {
     let name = normalize(name)?;
     let dir = dir_name(&name)?;
     if dir.is_empty() {
@@ -380,7 +381,7 @@ pub fn delete(user_dir: &Path, name: &str) -> Result<(), FolderError> {
 
 /// Renames folder `from` to `to` with all its children. Renaming INBOX moves its messages
 /// (UIDs, UIDVALIDITY and keywords with them) into the new folder and leaves INBOX empty.
-pub fn rename(user_dir: &Path, from: &str, to: &str) -> Result<(), FolderError> {
+pub fn rename(user_dir: &UserDir, from: &str, to: &str) -> Result<(), FolderError> {
     let from = normalize(from)?;
     let to = normalize(to)?;
     let from_dir = dir_name(&from)?;
@@ -428,7 +429,7 @@ pub fn rename(user_dir: &Path, from: &str, to: &str) -> Result<(), FolderError> 
 
 /// RFC 3501 §6.3.5: a new folder `to` receives INBOX's messages; INBOX stays, empty, with its
 /// UIDVALIDITY and next UID, so its UIDs are never reused.
-fn rename_inbox(user_dir: &Path, to: &str, to_dir: &str) -> Result<(), FolderError> {
+fn rename_inbox(user_dir: &UserDir, to: &str, to_dir: &str) -> Result<(), FolderError> {
     let target = user_dir.join(to_dir);
     if target.exists() {
         return Err(FolderError::AlreadyExists { name: to.into() });
@@ -565,7 +566,7 @@ pub fn format_subscriptions(names: &[String]) -> Vec<u8> {
 }
 
 /// The user's subscribed folder names, in file order.
-pub fn subscriptions(user_dir: &Path) -> Result<Vec<String>, FolderError> {
+pub fn subscriptions(user_dir: &UserDir) -> Result<Vec<String>, FolderError> {
     let path = user_dir.join(SUBSCRIPTIONS);
     match fs::read(&path) {
         Ok(b) => Ok(parse_subscriptions(&b)),
@@ -576,7 +577,11 @@ pub fn subscriptions(user_dir: &Path) -> Result<Vec<String>, FolderError> {
 
 /// Subscribes to (or unsubscribes from) `name`. Other lines are kept byte for byte, as
 /// Dovecot does. Returns whether the file changed.
-pub fn set_subscribed(user_dir: &Path, name: &str, subscribe: bool) -> Result<bool, FolderError> {
+pub fn set_subscribed(
+    user_dir: &UserDir,
+    name: &str,
+    subscribe: bool,
+) -> Result<bool, FolderError> {
     let name = normalize(name)?;
     let path = user_dir.join(SUBSCRIPTIONS);
     let lock = DotLock::acquire(&path, LockOptions::SUBSCRIPTIONS)?;
@@ -624,12 +629,13 @@ mod tests {
     use super::*;
     use crate::maildir::store::Flags;
 
-    struct Scratch(PathBuf);
+    struct Scratch(UserDir);
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let p =
+            let root =
                 std::env::temp_dir().join(format!("s3imap-folders-{name}-{}", std::process::id()));
+            let p = crate::maildir::user_dir(&root, "u@example.org").unwrap();
             let _ = fs::remove_dir_all(&p);
             fs::create_dir_all(&p).unwrap();
             Scratch(p)
@@ -647,11 +653,11 @@ mod tests {
 
     impl Drop for Scratch {
         fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
+            let _ = fs::remove_dir_all(self.0.parent().unwrap_or(&self.0));
         }
     }
 
-    fn names(user: &Path) -> Vec<String> {
+    fn names(user: &UserDir) -> Vec<String> {
         list(user).unwrap().into_iter().map(|f| f.name).collect()
     }
 

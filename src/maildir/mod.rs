@@ -26,19 +26,69 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+/// A user's mail directory, `<mail-root>/<address>`, for an address checked not to reach
+/// outside the mail root. Only [`user_dir`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDir(PathBuf);
+
+/// A Maildir inside a user's directory: INBOX (the user's directory) or a Maildir++ folder
+/// `.<name>` with a checked name. Only [`folder_dir`] and [`folders::folder_path`] make one,
+/// and the IMAP side opens mailboxes ([`crate::imap::registry`]) only by these.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MaildirPath(PathBuf);
+
+impl std::ops::Deref for UserDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for UserDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl UserDir {
+    /// The user's INBOX (the directory itself).
+    pub fn inbox(&self) -> MaildirPath {
+        MaildirPath(self.0.clone())
+    }
+
+    /// The Maildir at `dir_name` (`.Name`, as [`folders`] encodes it) under this directory.
+    pub(crate) fn folder(&self, dir_name: &str) -> MaildirPath {
+        MaildirPath(self.0.join(dir_name))
+    }
+}
+
+impl std::ops::Deref for MaildirPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for MaildirPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// The directory of `address`'s mail under `mail_root`, for an address that cannot reach
 /// outside it ([`crate::mail::address::check_address`]: no `/`, no leading `.`, no control
 /// characters); the reason otherwise.
-pub fn user_dir(mail_root: &Path, address: &str) -> Result<PathBuf, &'static str> {
+pub fn user_dir(mail_root: &Path, address: &str) -> Result<UserDir, &'static str> {
     crate::mail::address::check_address(address)?;
-    Ok(mail_root.join(address))
+    Ok(UserDir(mail_root.join(address)))
 }
 
-/// The Maildir of `folder` (None: INBOX) in a user's mail directory.
-pub fn folder_dir(user_dir: &Path, folder: Option<&str>) -> PathBuf {
+/// The Maildir of `folder` (None: INBOX) in a user's mail directory; `folder` is a name the
+/// sync's routing checked ([`crate::sync::route::check_folder`]: no `/`, no `..`).
+pub fn folder_dir(user: &UserDir, folder: Option<&str>) -> MaildirPath {
     match folder {
-        None => user_dir.to_path_buf(),
-        Some(f) => user_dir.join(format!(".{f}")),
+        None => user.inbox(),
+        Some(f) => user.folder(&format!(".{f}")),
     }
 }
 

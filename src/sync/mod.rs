@@ -636,7 +636,7 @@ fn deliver_attempt(
         Err(e) => return Ok(Err(Failure::Refused(e.to_string()))),
     };
 
-    let dests: Result<Vec<PathBuf>, &str> = route
+    let dests: Result<Vec<maildir::MaildirPath>, &str> = route
         .recipients
         .iter()
         .map(|r| {

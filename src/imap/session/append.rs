@@ -11,15 +11,15 @@ use super::messages::{compress, unknown_system_flag};
 use super::{Session, State, ok};
 use crate::imap::command::{AppendHead, AppendMessageHead, Flag};
 use crate::imap::response::Output;
+use crate::maildir::MaildirPath;
 use crate::maildir::folders;
 use crate::maildir::store::{self, Flags};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An APPEND being received.
 pub(super) struct Append {
     tag: String,
-    dir: PathBuf,
+    dir: MaildirPath,
     /// The message being written, straight into the target's `tmp/` (written once).
     incoming: Option<crate::maildir::Incoming>,
     flags: Flags,
@@ -57,7 +57,7 @@ impl Session {
         }
     }
 
-    fn append_target(&self, head: &AppendHead<'_>) -> Result<PathBuf, Failure> {
+    fn append_target(&self, head: &AppendHead<'_>) -> Result<MaildirPath, Failure> {
         let State::Authenticated(user) = &self.state else {
             return Err(Failure::bad("APPEND needs a login first"));
         };
@@ -160,7 +160,7 @@ impl Session {
                 // Stored into the selected mailbox: this session learns of it first, so it is
                 // \Recent here (as in Dovecot).
                 if let Some(sel) = self.selected.as_mut()
-                    && sel.dir() == a.dir
+                    && sel.dir() == &*a.dir
                 {
                     sel.claim_recent(uid);
                 }

@@ -139,7 +139,7 @@ pub enum Step {
 pub struct User {
     pub name: String,
     /// The user's mail directory (`<mail-root>/<name>`).
-    pub dir: PathBuf,
+    pub dir: crate::maildir::UserDir,
 }
 
 enum State {

@@ -2,8 +2,8 @@
 //! folders every user has, and the user's own choices (`<address>/s3imap-special-use`).
 
 use crate::imap::command::SpecialUse;
+use crate::maildir::UserDir;
 use crate::maildir::folders;
-use std::path::Path;
 
 /// Folders every user has, created at first login, with their SPECIAL-USE attribute.
 pub const SPECIAL_FOLDERS: [(&str, &str); 5] = [
@@ -32,7 +32,7 @@ pub(super) fn special_use_name(u: &SpecialUse<'_>) -> Option<&'static str> {
 }
 
 /// The user's special-use folders: (attribute, folder name), defaults overridden by choices.
-pub(super) fn special_uses(user_dir: &Path) -> Vec<(String, String)> {
+pub(super) fn special_uses(user_dir: &UserDir) -> Vec<(String, String)> {
     let mut map: Vec<(String, String)> = SPECIAL_FOLDERS
         .iter()
         .map(|(f, a)| (a.to_string(), f.to_string()))
@@ -52,7 +52,7 @@ pub(super) fn special_uses(user_dir: &Path) -> Vec<(String, String)> {
 
 /// Gives `attr` to `folder` (None: to no folder), replacing whatever had it. Atomic.
 pub(super) fn set_special_use(
-    user_dir: &Path,
+    user_dir: &UserDir,
     attr: &str,
     folder: Option<&str>,
 ) -> std::io::Result<()> {
@@ -70,7 +70,7 @@ pub(super) fn set_special_use(
 }
 
 /// A folder was renamed or deleted: its special uses follow it (or go).
-pub(super) fn follow(user_dir: &Path, from: &str, to: Option<&str>) {
+pub(super) fn follow(user_dir: &UserDir, from: &str, to: Option<&str>) {
     for (attr, folder) in special_uses(user_dir) {
         if folder == from {
             let _ = set_special_use(user_dir, &attr, to);
@@ -79,7 +79,7 @@ pub(super) fn follow(user_dir: &Path, from: &str, to: Option<&str>) {
 }
 
 /// INBOX and the special-use folders, created (and subscribed) when missing.
-pub(super) fn ensure_special_folders(dir: &Path) -> Result<(), folders::FolderError> {
+pub(super) fn ensure_special_folders(dir: &UserDir) -> Result<(), folders::FolderError> {
     folders::ensure_inbox(dir)?;
     // A user who never subscribed to anything starts with INBOX subscribed (clients that
     // show subscribed folders only would hide it otherwise).
