@@ -1028,3 +1028,126 @@ fn modseqs_grow_across_restarts_sigkill_and_outside_changes() {
         "the outside change and the new STORE: {h1} -> {h2}"
     );
 }
+
+/// The number in `[NAME n]` among `lines` (a SELECT's untagged OKs, say).
+fn code_number(lines: &[String], name: &str) -> u64 {
+    let key = format!("[{name} ");
+    lines
+        .iter()
+        .find_map(|l| {
+            let rest = &l[l.find(&key)? + key.len()..];
+            rest[..rest.find(']')?].parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no [{name} …] in {lines:#?}"))
+}
+
+/// `(uid, flags)` of the untagged FETCH lines, and the `VANISHED (EARLIER)` sets.
+fn resync_answer(lines: &[String]) -> (Vec<(u32, String)>, Vec<String>) {
+    let mut fetched = Vec::new();
+    let mut vanished = Vec::new();
+    for l in lines {
+        if let Some(v) = l.strip_prefix("* VANISHED (EARLIER) ") {
+            vanished.push(v.trim().to_string());
+        } else if l.starts_with("* ") && l.contains(" FETCH (") {
+            let uid = l.split("UID ").nth(1).unwrap().split([' ', ')']).next().unwrap();
+            let f = l.split("FLAGS (").nth(1).unwrap();
+            let mut flags: Vec<&str> = f[..f.find(')').unwrap()]
+                .split_whitespace()
+                .filter(|x| *x != "\\Recent")
+                .collect();
+            flags.sort();
+            assert!(l.contains("MODSEQ ("), "QRESYNC FETCH without MODSEQ: {l}");
+            fetched.push((uid.parse().unwrap(), flags.join(" ")));
+        }
+    }
+    fetched.sort();
+    (fetched, vanished)
+}
+
+#[test]
+fn qresync_tells_exactly_what_changed_across_sigkill_dovecot_and_deliveries() {
+    if !dovecot::require() {
+        return;
+    }
+    let t = Setup::new();
+    for i in 1..=6 {
+        t.deliver(
+            "alice@example.com",
+            &format!("17950000{i:02}.S3Im{i}.s3imap"),
+            &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+        );
+    }
+    let login = format!("LOGIN alice@example.com \"{PASSWORD}\"");
+    let mut s = t.serve();
+    let mut a = s.raw();
+    a.cmd("a1", &login);
+    let r = a.cmd("a2", "ENABLE QRESYNC");
+    assert!(r.iter().any(|l| l.starts_with("* ENABLED QRESYNC")), "{r:?}");
+    let r = a.cmd("a3", "SELECT INBOX");
+    let (h0, uv) = (code_number(&r, "HIGHESTMODSEQ"), code_number(&r, "UIDVALIDITY"));
+    // A phone changes message 2 and expunges 3; the desktop (a) hears VANISHED.
+    let mut b = s.raw();
+    b.cmd("b1", &login);
+    b.cmd("b2", "SELECT INBOX");
+    b.cmd("b3", "UID STORE 2 +FLAGS.SILENT (\\Flagged)");
+    b.cmd("b4", "UID STORE 3 +FLAGS.SILENT (\\Deleted)");
+    b.cmd("b5", "UID EXPUNGE 3");
+    let r = a.cmd("a4", "NOOP");
+    assert!(r.iter().any(|l| l == "* VANISHED 3\r\n"), "{r:?}");
+    let h1 = code_number(&r, "HIGHESTMODSEQ");
+    assert!(h1 > h0, "{h0} -> {h1}");
+    // SIGKILL, then Dovecot changes 4, expunges 5 and stores a new message (UID 7) while
+    // s3imap is down, and the sync delivers one more (UID 8).
+    let mut child = s.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(s);
+    {
+        let d = dovecot::Dovecot::start(&t.mail(), &[("alice@example.com", PASSWORD)]);
+        d.python(
+            "alice@example.com",
+            PASSWORD,
+            r#"
+ok(M.select('INBOX'))
+ok(M.uid('STORE', '4', '+FLAGS', '(\\Answered)'))
+ok(M.uid('STORE', '5', '+FLAGS', '(\\Deleted)'))
+ok(M.expunge())
+ok(M.append('INBOX', None, None, b'Subject: from dovecot\r\n\r\nx\r\n'))
+"#,
+        );
+    }
+    t.deliver(
+        "alice@example.com",
+        "1795000099.S3Im8.s3imap",
+        &ses_message("alice@example.com", "alice@example.com", "m8", "x"),
+    );
+    let s = t.serve();
+    let mut a = s.raw();
+    a.cmd("c1", &login);
+    a.cmd("c2", "ENABLE QRESYNC");
+    let r = a.cmd("c3", &format!("SELECT INBOX (QRESYNC ({uv} {h0}))"));
+    assert!(r.last().unwrap().starts_with("c3 OK"), "{r:?}");
+    let h2 = code_number(&r, "HIGHESTMODSEQ");
+    assert!(h2 > h1, "the outside changes are numbered after {h1}: {h2}");
+    let (fetched, vanished) = resync_answer(&r);
+    assert_eq!(vanished, ["3,5"], "{r:?}");
+    let fetched_uids: Vec<u32> = fetched.iter().map(|f| f.0).collect();
+    assert_eq!(fetched_uids, [2, 4, 7, 8], "{r:?}");
+    assert_eq!(fetched[0].1, "\\Flagged");
+    assert_eq!(fetched[1].1, "\\Answered");
+    // Since the SIGKILL: only what Dovecot and the delivery did.
+    let r = a.cmd("c4", &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h1} VANISHED)"));
+    let (fetched, vanished) = resync_answer(&r);
+    assert_eq!(vanished, ["5"], "{r:?}");
+    assert_eq!(fetched.iter().map(|f| f.0).collect::<Vec<_>>(), [4, 7, 8], "{r:?}");
+    // A restart with no change in between renumbers nothing.
+    drop(a);
+    drop(s);
+    let s = t.serve();
+    let mut a = s.raw();
+    a.cmd("d1", &login);
+    a.cmd("d2", "ENABLE QRESYNC");
+    let r = a.cmd("d3", &format!("SELECT INBOX (QRESYNC ({uv} {h2}))"));
+    assert_eq!(code_number(&r, "HIGHESTMODSEQ"), h2, "{r:?}");
+    assert_eq!(resync_answer(&r), (vec![], vec![]), "{r:?}");
+}

@@ -196,13 +196,26 @@ pub fn is_inbox(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"INBOX")
 }
 
-/// Parameters of SELECT / EXAMINE (RFC 4466 syntax). Recognised and otherwise ignored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Parameters of SELECT / EXAMINE (RFC 4466 syntax).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SelectParams {
-    /// `(CONDSTORE)` was given (RFC 7162).
+    /// `(CONDSTORE)` was given (RFC 7162 §3.1.8).
     pub condstore: bool,
-    /// `(QRESYNC (...))` was given (RFC 7162); its arguments are checked for balance only.
-    pub qresync: bool,
+    /// `(QRESYNC (...))` was given (RFC 7162 §3.2.5).
+    pub qresync: Option<Qresync>,
+}
+
+/// `QRESYNC (uidvalidity modseq [known-uids [(seq-set uid-set)]])`: what the client knew
+/// when it last had the mailbox open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    /// The UIDs the client knows (all, when absent).
+    pub known_uids: Option<SequenceSet>,
+    /// Message numbers and the UIDs they had (the server may use it to narrow VANISHED; a
+    /// server that remembers every expunge, as this one does, has no need of it).
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// A special-use attribute (RFC 6154) in `CREATE ... (USE (...))`.
@@ -724,6 +737,20 @@ impl fmt::Display for DateTime {
             off / 60,
             off % 60
         )
+    }
+}
+
+impl SearchKey<'_> {
+    /// Whether the key (or one inside it) is `MODSEQ` (a CONDSTORE enabling search, RFC 7162
+    /// §3.1.5).
+    pub fn uses_modseq(&self) -> bool {
+        match self {
+            SearchKey::ModSeq(_) => true,
+            SearchKey::Not(k) => k.uses_modseq(),
+            SearchKey::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            SearchKey::And(v) => v.iter().any(SearchKey::uses_modseq),
+            _ => false,
+        }
     }
 }
 

@@ -47,6 +47,14 @@ pub struct Selected {
     told_keywords: Vec<String>,
     /// The RECENT count the client was told last.
     told_recent: usize,
+    /// CONDSTORE is enabled (RFC 7162 §3.1): FETCH responses about flag changes carry MODSEQ.
+    pub condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2): expunges are told as VANISHED, and untagged FETCH
+    /// responses carry UID.
+    pub qresync: bool,
+    /// A VANISHED was sent since the last tagged answer: that answer says HIGHESTMODSEQ, the
+    /// one number the client cannot work out from VANISHED alone.
+    vanished_told: bool,
 }
 
 /// What a command that fails answers.
@@ -127,6 +135,9 @@ impl Selected {
             saved: Vec::new(),
             told_keywords: Vec::new(),
             told_recent: 0,
+            condstore: false,
+            qresync: false,
+            vanished_told: false,
         };
         let last = mb.messages().last().map(|m| m.uid()).unwrap_or(0);
         s.grow_to(&mb, last);
@@ -354,6 +365,13 @@ impl Selected {
             mb.uid_validity(),
             mb.uid_next()
         );
+        if self.condstore {
+            let _ = write!(
+                s,
+                "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+                Selected::highest(&mb)
+            );
+        }
         out.put(s.as_bytes());
         self.told_keywords = keywords;
         self.told_recent = recent;
@@ -401,7 +419,9 @@ impl Selected {
                 }
                 told.push(uid);
                 if let Some(seq) = self.seq_of(mb, uid) {
-                    let mut line = format!("* {seq} FETCH (FLAGS ");
+                    let mut line = format!("* {seq} FETCH (");
+                    self.write_ids(mb, &mut line, uid, false);
+                    line.push_str("FLAGS ");
                     self.write_flags(mb, &mut line, uid);
                     line.push_str(")\r\n");
                     out.put(line.as_bytes());
@@ -426,6 +446,21 @@ impl Selected {
     }
 
     fn announce_expunges(&mut self, mb: &Mailbox, out: &mut Output) {
+        if self.qresync {
+            // RFC 7162 §3.2.10: one VANISHED for them all, by UID.
+            let gone = std::mem::take(&mut self.pending);
+            if !gone.is_empty() {
+                out.put(
+                    format!(
+                        "* VANISHED {}\r\n",
+                        response::number_set(gone.iter().map(|&u| u64::from(u)))
+                    )
+                    .as_bytes(),
+                );
+                self.vanished_told = true;
+            }
+            return;
+        }
         for uid in std::mem::take(&mut self.pending) {
             // Its number now: the live messages below it, the pending ones below it are gone.
             let seq = self.live_below(mb, uid) + 1;
@@ -487,6 +522,119 @@ impl Selected {
                 .is_some_and(|m| m as usize > self.exists() as usize),
             SequenceArg::Saved => false,
         }
+    }
+
+    /// HIGHESTMODSEQ as the client hears it (at least 1: RFC 7162's mod-sequence-value).
+    fn highest(mb: &Mailbox) -> u64 {
+        mb.highest_modseq().max(1)
+    }
+
+    /// `UID u ` (QRESYNC, or asked for) and `MODSEQ (m) ` (CONDSTORE) at the start of an
+    /// untagged FETCH about a flag change (RFC 7162 §3.1.4.1, §3.2.4).
+    fn write_ids(&self, mb: &Mailbox, s: &mut String, uid: u32, uid_cmd: bool) {
+        if uid_cmd || self.qresync {
+            let _ = write!(s, "UID {uid} ");
+        }
+        if self.condstore
+            && let Some(m) = mb.message(uid)
+        {
+            let _ = write!(s, "MODSEQ ({}) ", m.modseq().max(1));
+        }
+    }
+
+    /// The tagged answer's `HIGHESTMODSEQ` code, once after VANISHED was sent (RFC 7162
+    /// §3.2.10: the client learns the modseq of the expunges from it).
+    pub fn take_vanished_code(&mut self) -> Option<String> {
+        if !std::mem::take(&mut self.vanished_told) {
+            return None;
+        }
+        let sh = Arc::clone(&self.shared);
+        let mb = sh.lock(false).ok()?;
+        Some(format!("HIGHESTMODSEQ {}", Selected::highest(&mb)))
+    }
+
+    /// The mailbox's HIGHESTMODSEQ now (the tagged OK of a CONDSTORE enabling command).
+    pub fn highest_modseq(&self) -> u64 {
+        let sh = Arc::clone(&self.shared);
+        sh.lock(false).map(|mb| Selected::highest(&mb)).unwrap_or(1)
+    }
+
+    /// UIDs of `set` (with `*` the highest UID ever given) expunged after `since`: what
+    /// `VANISHED (EARLIER)` tells (RFC 7162 §3.2.5.1, §3.2.6). Every expunge is remembered
+    /// with its modseq, so the answer is exact.
+    pub fn vanished_since(
+        &self,
+        since: u64,
+        set: Option<&super::command::SequenceSet>,
+    ) -> Vec<u32> {
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else {
+            return Vec::new();
+        };
+        let max = mb.uid_next().saturating_sub(1).max(1);
+        let mut v: Vec<u32> = mb
+            .expunged_since(since)
+            .iter()
+            .map(|&(_, uid)| uid)
+            .filter(|&uid| set.is_none_or(|s| s.contains(uid, max)))
+            // Still in this view (its expunge not told yet): the client hears of it later.
+            .filter(|uid| self.pending.binary_search(uid).is_err())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The second half of `SELECT … (QRESYNC (…))` (RFC 7162 §3.2.5.1), as
+    /// `UID FETCH known-uids (FLAGS) (CHANGEDSINCE modseq VANISHED)` would answer: the UIDs
+    /// expunged since, then the messages changed since with UID, FLAGS and MODSEQ. With a
+    /// UIDVALIDITY that no longer holds, nothing (the client starts afresh).
+    pub fn resync(&mut self, q: &super::command::Qresync, out: &mut Output) {
+        if q.uid_validity != self.uid_validity {
+            return;
+        }
+        let known = q.known_uids.as_ref();
+        let gone = self.vanished_since(q.modseq, known);
+        if !gone.is_empty() {
+            out.put(
+                format!(
+                    "* VANISHED (EARLIER) {}\r\n",
+                    response::number_set(gone.iter().map(|&u| u64::from(u)))
+                )
+                .as_bytes(),
+            );
+        }
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else { return };
+        let max = mb.uid_next().saturating_sub(1).max(1);
+        let changed: Vec<u32> = mb
+            .messages()
+            .iter()
+            .take_while(|m| m.uid() <= self.max_uid)
+            .filter(|m| m.modseq() > q.modseq)
+            .map(|m| m.uid())
+            .filter(|&uid| known.is_none_or(|s| s.contains(uid, max)))
+            .collect();
+        for uid in changed {
+            let Some(seq) = self.seq_of(&mb, uid) else {
+                continue;
+            };
+            let mut line = format!("* {seq} FETCH (");
+            self.write_ids(&mb, &mut line, uid, true);
+            line.push_str("FLAGS ");
+            self.write_flags(&mb, &mut line, uid);
+            line.push_str(")\r\n");
+            out.put(line.as_bytes());
+        }
+    }
+
+    /// The modseq of message `uid` (0 when it is gone).
+    pub fn modseq_of(&self, uid: u32) -> u64 {
+        let sh = Arc::clone(&self.shared);
+        sh.lock(false)
+            .ok()
+            .and_then(|mb| mb.message(uid).map(|m| m.modseq().max(1)))
+            .unwrap_or(0)
     }
 
     fn write_flags(&self, mb: &Mailbox, s: &mut String, uid: u32) {
@@ -588,9 +736,21 @@ impl Selected {
             }
             *first = false;
         };
-        if uid_cmd && !has_uid {
+        // UID FETCH answers with UID; so does every FETCH once QRESYNC is on (RFC 7162 §3.2.4).
+        if (uid_cmd || self.qresync) && !has_uid {
             sep(&mut items, &mut first);
             items.extend_from_slice(format!("UID {uid}").as_bytes());
+        }
+        // The FETCH changed the flags (\Seen): with CONDSTORE its answer says the new modseq
+        // (RFC 7162 §3.1.4.1), asked for or not.
+        if want_flags
+            && set_seen
+            && self.condstore
+            && !attrs.iter().any(|a| matches!(a, FetchAttr::ModSeq))
+        {
+            sep(&mut items, &mut first);
+            let ms = mb.message(uid).map(|m| m.modseq()).unwrap_or(0).max(1);
+            items.extend_from_slice(format!("MODSEQ ({ms})").as_bytes());
         }
         // The chunks of this response: bytes with file ranges between them.
         let mut chunks: Vec<Chunk> = Vec::new();
@@ -662,7 +822,11 @@ impl Selected {
                     items.extend_from_slice(name.as_bytes());
                     items.extend_from_slice(val);
                 }
-                FetchAttr::ModSeq => {}
+                FetchAttr::ModSeq => {
+                    let ms = mb.message(uid).map(|m| m.modseq()).unwrap_or(0).max(1);
+                    sep(&mut items, &mut first);
+                    items.extend_from_slice(format!("MODSEQ ({ms})").as_bytes());
+                }
                 FetchAttr::Rfc822
                 | FetchAttr::Rfc822Header
                 | FetchAttr::Rfc822Text
@@ -773,15 +937,15 @@ impl Selected {
         Ok(true)
     }
 
-    /// STORE over `uids`; returns the UIDs that were not changed because they were modified
-    /// since (never, without CONDSTORE) — always empty here.
+    /// STORE over `uids`; returns the UIDs left unchanged because they were modified after
+    /// `UNCHANGEDSINCE` (RFC 7162 §3.1.3: the client hears them in `[MODIFIED …]`).
     pub fn store(
         &mut self,
         uids: &[u32],
         args: &StoreArgs<'_>,
         uid_cmd: bool,
         out: &mut Output,
-    ) -> CmdResult {
+    ) -> Result<Vec<u32>, Failure> {
         if self.readonly {
             return Err(Failure::no(Code::ReadOnly, "The mailbox is read-only"));
         }
@@ -807,10 +971,17 @@ impl Selected {
         let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         let mut changed = false;
+        let mut modified = Vec::new();
         for &uid in uids {
             let Some(m) = mb.message(uid) else {
                 continue;
             };
+            // Changed after the client's UNCHANGEDSINCE (checked and applied under the one
+            // lock of the shared table, so no other session slips in between).
+            if args.unchanged_since.is_some_and(|n| m.modseq().max(1) > n) {
+                modified.push(uid);
+                continue;
+            }
             // Did another session change it since this one last looked? Then the client must
             // hear the merged flags even after a .SILENT store.
             let unseen_change = m.modseq() > self.told && !self.own.contains(&m.modseq());
@@ -825,15 +996,19 @@ impl Selected {
             let Some(modseq) = mb.message(uid).map(|m| m.modseq()) else {
                 continue;
             };
-            if !args.silent
+            // With CONDSTORE the new modseq is told even after .SILENT (RFC 7162 §3.1.3 for
+            // UNCHANGEDSINCE; Dovecot does so for every STORE once CONDSTORE is on).
+            if (!args.silent || self.condstore)
                 && let Some(seq) = self.seq_of(&mb, uid)
             {
                 let mut s = format!("* {seq} FETCH (");
-                if uid_cmd {
-                    let _ = write!(s, "UID {uid} ");
+                self.write_ids(&mb, &mut s, uid, uid_cmd);
+                if !args.silent || unseen_change {
+                    s.push_str("FLAGS ");
+                    self.write_flags(&mb, &mut s, uid);
+                } else if s.ends_with(' ') {
+                    s.pop();
                 }
-                s.push_str("FLAGS ");
-                self.write_flags(&mb, &mut s, uid);
                 s.push_str(")\r\n");
                 out.put(s.as_bytes());
                 self.own.push(modseq);
@@ -844,7 +1019,7 @@ impl Selected {
         if changed {
             sh.notify();
         }
-        Ok(())
+        Ok(modified)
     }
 
     /// EXPUNGE (all \Deleted) or UID EXPUNGE (those of `only`), announcing every removal.
@@ -1072,7 +1247,7 @@ impl Selected {
                 }
                 true
             }
-            K::ModSeq(_) => true,
+            K::ModSeq(n) => m.modseq().max(1) >= *n,
         })
     }
 

@@ -166,6 +166,36 @@ pub fn internal_date(unix: u64) -> String {
     )
 }
 
+/// A sequence set from ascending numbers: `1,2,3,5,7,8,9` as `1:3,5,7:9`.
+pub fn number_set(nums: impl IntoIterator<Item = u64>) -> String {
+    let mut out = String::new();
+    let mut run: Option<(u64, u64)> = None;
+    let flush = |out: &mut String, (a, b): (u64, u64)| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if a == b {
+            out.push_str(&a.to_string());
+        } else {
+            out.push_str(&format!("{a}:{b}"));
+        }
+    };
+    for n in nums {
+        run = match run {
+            Some((a, b)) if n == b + 1 => Some((a, n)),
+            Some(r) => {
+                flush(&mut out, r);
+                Some((n, n))
+            }
+            None => Some((n, n)),
+        };
+    }
+    if let Some(r) = run {
+        flush(&mut out, r);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +243,13 @@ mod tests {
         assert!(o.is_full());
         o.take();
         assert!(!o.is_full() && o.is_empty());
+    }
+
+    #[test]
+    fn number_sets_are_runs() {
+        assert_eq!(number_set([]), "");
+        assert_eq!(number_set([4]), "4");
+        assert_eq!(number_set([1, 2, 3, 5, 7, 8, 9]), "1:3,5,7:9");
+        assert_eq!(number_set([3, 5]), "3,5");
     }
 }

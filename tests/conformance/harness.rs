@@ -25,7 +25,8 @@
 //! 1<[s3imap] …  /  1<[dovecot] …          an answer one server gives (see `differs`)
 //! ```
 //! In expected lines: `?` is any one token, `?name` any token (the same every time it appears),
-//! `...` any number of tokens; atoms compare case-insensitively; a quoted string and a literal
+//! `...` any number of tokens; a client line may send a captured token back as `{?name}`;
+//! atoms compare case-insensitively; a quoted string and a literal
 //! with the same content are equal; FETCH and STATUS items compare as an unordered set of
 //! name/value pairs, flag lists (FLAGS, PERMANENTFLAGS) and LIST/LSUB attributes as sets; a status response's human-readable text is not
 //! compared, and without a `[code]` in the expectation any code is accepted. Unexpected
@@ -576,7 +577,7 @@ pub fn tokens(line: &[u8], script: bool) -> Vec<Tok> {
 
 // ---- matching ----------------------------------------------------------------------------------
 
-/// Captured `$name` values of one script run.
+/// Captured `?name` values of one script run.
 pub type Captures = HashMap<String, String>;
 
 /// Lists compared as sets: flags, and mailbox attributes after LIST / LSUB.
@@ -854,6 +855,16 @@ fn show(l: &[u8]) -> String {
     }
 }
 
+/// A client line with `{?name}` replaced by the token `?name` matched earlier (a modseq the
+/// server chose, say).
+fn fill(line: &str, caps: &Captures) -> String {
+    let mut out = line.to_string();
+    for (k, v) in caps {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
 /// Plays `script` against the server on `port`; `server` picks the `[s3imap]`/`[dovecot]`
 /// lines. Returns the first mismatch, described.
 pub fn play(script: &Script, port: u16, server: Only) -> Result<(), String> {
@@ -879,7 +890,7 @@ pub fn play(script: &Script, port: u16, server: Only) -> Result<(), String> {
     for st in &script.steps {
         match st {
             Step::Send { conn, line, .. } => {
-                send_command(&mut conns[conn - 1], line)?;
+                send_command(&mut conns[conn - 1], &fill(line, &caps))?;
             }
             Step::Read { conn, expect } => {
                 if !applies(expect) {
@@ -905,6 +916,7 @@ pub fn play(script: &Script, port: u16, server: Only) -> Result<(), String> {
                 line_no,
             } => {
                 let c = &mut conns[conn - 1];
+                let line = &fill(line, &caps);
                 let early =
                     send_command(c, line).map_err(|e| format!("line {line_no}: {line}: {e}"))?;
                 let mut got: Vec<Vec<u8>> = Vec::new();

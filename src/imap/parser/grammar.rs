@@ -7,9 +7,9 @@ use memchr::memchr;
 
 use super::super::command::{
     AppendHead, AppendMessage, AppendMessageHead, Command, CommandKind, Date, DateTime, FetchArgs,
-    FetchAttr, Flag, ListArgs, ListReturn, ListSelect, LiteralHead, Mailbox, Partial, SearchArgs,
-    SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqBound, SeqRange, SequenceArg,
-    SequenceSet, SpecialUse, StatusItem, StoreArgs, StoreMode, month_from_name,
+    FetchAttr, Flag, ListArgs, ListReturn, ListSelect, LiteralHead, Mailbox, Partial, Qresync,
+    SearchArgs, SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqBound, SeqRange,
+    SequenceArg, SequenceSet, SpecialUse, StatusItem, StoreArgs, StoreMode, month_from_name,
 };
 use super::framer::MAX_LITERAL_DIGITS;
 use super::lines::is_base64;
@@ -879,8 +879,7 @@ impl<'a> P<'a> {
                 b"CONDSTORE" => params.condstore = true,
                 b"QRESYNC" => {
                     self.sp("QRESYNC parameters")?;
-                    self.qresync()?;
-                    params.qresync = true;
+                    params.qresync = Some(self.qresync()?);
                 }
                 _ => return Err(E::Bad(K::UnknownOption("SELECT parameter"))),
             }
@@ -894,32 +893,44 @@ impl<'a> P<'a> {
         }
     }
 
-    /// `(uidvalidity modseq [known-uids [(seq-set uid-set)]])`, checked and ignored.
-    fn qresync(&mut self) -> R<()> {
+    /// `(uidvalidity modseq [known-uids [(seq-set uid-set)]])`.
+    fn qresync(&mut self) -> R<Qresync> {
         self.open_paren("QRESYNC parameters")?;
-        let v = self.number("UIDVALIDITY")?;
-        if v == 0 {
+        let uid_validity = self.number("UIDVALIDITY")?;
+        if uid_validity == 0 {
             return Err(E::Bad(K::Expected("non-zero UIDVALIDITY")));
         }
         self.sp("mod-sequence")?;
-        self.number64("mod-sequence")?;
+        let modseq = self.number64("mod-sequence")?;
+        if modseq == 0 {
+            return Err(E::Bad(K::Expected("non-zero mod-sequence")));
+        }
+        let mut q = Qresync {
+            uid_validity,
+            modseq,
+            known_uids: None,
+            seq_match: None,
+        };
         if self.peek()? == b' ' {
             self.pos += 1;
             if self.peek()? != b'(' {
-                self.sequence_set()?;
+                q.known_uids = Some(self.sequence_set()?);
                 if self.peek()? == b' ' {
                     self.pos += 1;
                 } else {
-                    return self.close_paren();
+                    self.close_paren()?;
+                    return Ok(q);
                 }
             }
             self.open_paren("sequence match data")?;
-            self.sequence_set()?;
+            let seqs = self.sequence_set()?;
             self.sp("UID set")?;
-            self.sequence_set()?;
+            let uids = self.sequence_set()?;
             self.close_paren()?;
+            q.seq_match = Some((seqs, uids));
         }
-        self.close_paren()
+        self.close_paren()?;
+        Ok(q)
     }
 
     fn create(&mut self) -> R<CommandKind<'a>> {

@@ -267,7 +267,7 @@ fn select_examine() {
             mailbox: mbox("Sent Items"),
             params: SelectParams {
                 condstore: true,
-                qresync: false
+                qresync: None
             }
         }
     );
@@ -280,7 +280,7 @@ fn select_examine() {
         let CommandKind::Select { params, .. } = kind(q) else {
             panic!()
         };
-        assert!(params.qresync, "{}", show(q));
+        assert!(params.qresync.is_some(), "{}", show(q));
     }
     assert_eq!(
         bad(b"a SELECT INBOX (FOO)\r\n"),

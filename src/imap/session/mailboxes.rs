@@ -6,7 +6,7 @@
 use super::error::{Code, Failure};
 use super::special_use::{self, set_special_use, special_use_name, special_uses};
 use super::{Session, User, ok};
-use crate::imap::command::{ListArgs, Mailbox as MailboxArg, SpecialUse, StatusItem};
+use crate::imap::command::{ListArgs, Mailbox as MailboxArg, SelectParams, SpecialUse, StatusItem};
 use crate::imap::mailbox::Selected;
 use crate::imap::response::{self, Output};
 use crate::maildir::folders;
@@ -38,15 +38,27 @@ pub(super) fn folder_name(m: &MailboxArg<'_>, utf8: bool) -> Result<String, Fail
 }
 
 impl Session {
-    /// SELECT / EXAMINE; writes the tagged OK itself (with READ-WRITE / READ-ONLY).
+    /// SELECT / EXAMINE; writes the tagged OK itself (with READ-WRITE / READ-ONLY). With
+    /// `(QRESYNC (…))` it then tells what the client missed since it last had the mailbox
+    /// (RFC 7162 §3.2.5).
     pub(super) fn select(
         &mut self,
         user: &User,
         mailbox: &MailboxArg<'_>,
+        params: &SelectParams,
         readonly: bool,
         tag: &str,
         out: &mut Output,
     ) -> Result<(), Failure> {
+        if params.qresync.is_some() && !self.qresync {
+            // RFC 7162 §3.2.5: only after ENABLE QRESYNC.
+            return Err(Failure::bad(
+                "QRESYNC must be enabled first (ENABLE QRESYNC)",
+            ));
+        }
+        if params.condstore {
+            self.condstore = true;
+        }
         if self.selected.take().is_some() {
             // RFC 7162 §3.2.11 / RFC 9051 §7.1: the previous mailbox is closed first.
             out.put(b"* OK [CLOSED] Previous mailbox closed\r\n");
@@ -64,7 +76,12 @@ impl Session {
             }
             e => e.into(),
         })?;
+        sel.condstore = self.condstore;
+        sel.qresync = self.qresync;
         sel.select_responses(out);
+        if let Some(q) = &params.qresync {
+            sel.resync(q, out);
+        }
         self.selected = Some(sel);
         ok(
             out,
@@ -201,6 +218,26 @@ impl Session {
     ) -> Result<(), Failure> {
         let name = folder_name(mailbox, self.utf8)?;
         let path = folders::folder_path(&user.dir, &name)?;
+        let highest = if items.contains(&StatusItem::HighestModSeq) {
+            // RFC 7162 §3.1.6 (a CONDSTORE enabling command). The modseqs are numbered when
+            // the mailbox is opened (changes made by other programs too), so open it.
+            self.enable_condstore(out);
+            let shared = self.ctx.mailboxes.open(&path).map_err(|e| match e {
+                store::StoreError::NoSuchMailbox { .. } => {
+                    Failure::no(Code::NonExistent, "No such mailbox")
+                }
+                e => e.into(),
+            })?;
+            Some(
+                shared
+                    .lock(false)
+                    .map_err(Failure::from)?
+                    .highest_modseq()
+                    .max(1),
+            )
+        } else {
+            None
+        };
         let st = Mailbox::status_of(&path).map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => {
                 Failure::no(Code::NonExistent, "No such mailbox")
@@ -217,7 +254,7 @@ impl Session {
                 StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
                 StatusItem::Size => format!("SIZE {}", st.size),
                 StatusItem::Deleted => continue,
-                StatusItem::HighestModSeq => continue,
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", highest.unwrap_or(1)),
             });
         }
         let mut line = b"* STATUS ".to_vec();

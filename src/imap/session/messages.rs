@@ -8,11 +8,11 @@ use super::error::{Code, Failure};
 use super::mailboxes::folder_name;
 use super::{PendingFetch, Session, Step, ok};
 use crate::imap::command::{
-    CommandKind, FetchAttr, Flag, Mailbox as MailboxArg, SearchArgs, SearchReturn, Section,
-    SectionText, SequenceArg,
+    CommandKind, FetchAttr, Flag, Mailbox as MailboxArg, SearchArgs, SearchKey, SearchReturn,
+    Section, SectionText, SequenceArg,
 };
 use crate::imap::mailbox::Selected;
-use crate::imap::response::Output;
+use crate::imap::response::{self, Output};
 use crate::maildir::folders;
 use crate::maildir::store;
 use std::borrow::Cow;
@@ -43,10 +43,7 @@ impl Session {
         match self.on_selected(tag, kind, out) {
             Ok(Outcome::Completed(code)) => {
                 self.sync_selected(out, expunges);
-                match code {
-                    Some(code) => ok(out, tag, &format!("[{code}] {name} completed")),
-                    None => ok(out, tag, &format!("{name} completed")),
-                }
+                self.tagged_ok(out, tag, code, &format!("{name} completed"));
                 Step::Done
             }
             Ok(Outcome::Answered(step)) => step,
@@ -65,10 +62,26 @@ impl Session {
     ) -> Result<Outcome, Failure> {
         use CommandKind as K;
         let name = kind.name();
-        let Some(sel) = self.selected.as_mut() else {
+        if self.selected.is_none() {
             return Err(Failure::bad(format!(
                 "{name} needs a selected mailbox (SELECT first)"
             )));
+        }
+        // RFC 7162 §3.1: these commands turn CONDSTORE on.
+        let enables = match &kind {
+            K::Fetch(a) => {
+                a.changed_since.is_some() || a.attrs.iter().any(|f| matches!(f, FetchAttr::ModSeq))
+            }
+            K::Store(a) => a.unchanged_since.is_some(),
+            K::Search(a) => a.keys.iter().any(SearchKey::uses_modseq),
+            _ => false,
+        };
+        if enables {
+            self.enable_condstore(out);
+        }
+        let qresync = self.qresync;
+        let Some(sel) = self.selected.as_mut() else {
+            return Err(Failure::bad("SELECT first"));
         };
         match kind {
             K::Check => sel.poll(),
@@ -96,10 +109,32 @@ impl Session {
                 if !args.uid && sel.out_of_range(&args.set) {
                     return Err(Failure::bad("Invalid message sequence number"));
                 }
-                let uids = sel.resolve(&args.set, args.uid);
-                let attrs: Vec<FetchAttr<'static>> = args.attrs.iter().map(own_attr).collect();
+                if args.vanished && !(args.uid && args.changed_since.is_some() && qresync) {
+                    // RFC 7162 §3.2.6.
+                    return Err(Failure::bad(
+                        "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
+                    ));
+                }
+                let mut uids = sel.resolve(&args.set, args.uid);
+                let mut attrs: Vec<FetchAttr<'static>> = args.attrs.iter().map(own_attr).collect();
                 // Changes to flags may be reported now; expunges wait (RFC 3501 §7.4.1).
                 sel.sync(out, false);
+                if let Some(since) = args.changed_since {
+                    // RFC 7162 §3.1.4: only what changed after `since`, with its MODSEQ.
+                    if args.vanished
+                        && let SequenceArg::Set(set) = &args.set
+                    {
+                        let gone = sel.vanished_since(since, Some(set));
+                        if !gone.is_empty() {
+                            let set = response::number_set(gone.iter().map(|&u| u64::from(u)));
+                            out.put(format!("* VANISHED (EARLIER) {set}\r\n").as_bytes());
+                        }
+                    }
+                    uids.retain(|&u| sel.modseq_of(u) > since);
+                    if !attrs.contains(&FetchAttr::ModSeq) {
+                        attrs.push(FetchAttr::ModSeq);
+                    }
+                }
                 self.pending = Some(PendingFetch {
                     tag: tag.to_string(),
                     uids,
@@ -117,7 +152,19 @@ impl Session {
                     return Err(Failure::bad("Invalid message sequence number"));
                 }
                 let uids = sel.resolve(&args.set, args.uid);
-                sel.store(&uids, &args, args.uid, out)?;
+                let modified = sel.store(&uids, &args, args.uid, out)?;
+                if !modified.is_empty() {
+                    // RFC 7162 §3.1.3: what was left alone, as UIDs for UID STORE.
+                    let nums: Vec<usize> = if args.uid {
+                        modified.iter().map(|&u| u as usize).collect()
+                    } else {
+                        modified.iter().filter_map(|&u| sel.seq(u)).collect()
+                    };
+                    return Ok(Outcome::Completed(Some(format!(
+                        "MODIFIED {}",
+                        compress(&nums)
+                    ))));
+                }
             }
             K::Search(args) => search(sel, tag, &args, out)?,
             K::Copy { uid, set, mailbox } => {
@@ -256,6 +303,12 @@ fn search(
         return Err(Failure::no(Code::BadCharset, "Unsupported charset"));
     }
     let uids = sel.search(&args.keys)?;
+    // RFC 7162 §3.1.5: a search by MODSEQ says the highest modseq of what it found.
+    let highest = if args.keys.iter().any(SearchKey::uses_modseq) {
+        uids.iter().map(|&u| sel.modseq_of(u)).max()
+    } else {
+        None
+    };
     let nums: Vec<usize> = if args.uid {
         uids.iter().map(|&u| u as usize).collect()
     } else {
@@ -266,6 +319,9 @@ fn search(
         for n in &nums {
             line.push(' ');
             line.push_str(&n.to_string());
+        }
+        if let Some(h) = highest {
+            line.push_str(&format!(" (MODSEQ {h})"));
         }
         line.push_str("\r\n");
         out.put(line.as_bytes());
@@ -318,6 +374,9 @@ fn search(
     if has(SearchReturn::Count) {
         line.push_str(&format!(" COUNT {}", nums.len()));
     }
+    if let Some(h) = highest {
+        line.push_str(&format!(" MODSEQ {h}"));
+    }
     line.push_str("\r\n");
     out.put(line.as_bytes());
     Ok(())
@@ -332,28 +391,9 @@ pub(super) fn unknown_system_flag<'a>(flags: &[Flag<'a>]) -> Option<&'a str> {
     })
 }
 
-/// `1,2,3,5,7:9` from ascending numbers.
+/// `1,2,3,5,7:9` from ascending numbers ([`response::number_set`]).
 pub(super) fn compress(nums: &[usize]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < nums.len() {
-        let start = nums[i];
-        let mut end = start;
-        while i + 1 < nums.len() && nums[i + 1] == end + 1 {
-            i += 1;
-            end = nums[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
+    response::number_set(nums.iter().map(|&n| n as u64))
 }
 
 /// A FETCH attribute that outlives the read buffer.

@@ -168,6 +168,10 @@ pub struct Session {
     enabled: Vec<&'static str>,
     /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names travel as UTF-8, not modified UTF-7.
     utf8: bool,
+    /// CONDSTORE is enabled (RFC 7162 §3.1): by ENABLE, or by the first command that uses it.
+    condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2), which enables CONDSTORE too.
+    qresync: bool,
     pending: Option<PendingFetch>,
     append: Option<append::Append>,
 }
@@ -183,6 +187,8 @@ impl Session {
             peer,
             enabled: Vec::new(),
             utf8: false,
+            condstore: false,
+            qresync: false,
             pending: None,
             append: None,
         }
@@ -221,7 +227,7 @@ impl Session {
             _ => {
                 c.push_str(
                     " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
-                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT",
+                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
             }
@@ -272,7 +278,7 @@ impl Session {
                     sel.poll();
                 }
                 self.sync_selected(out, true);
-                ok(out, tag, "NOOP completed");
+                self.tagged_ok(out, tag, None, "NOOP completed");
             }
             K::Logout => {
                 out.put(b"* BYE Logging out\r\n");
@@ -310,12 +316,27 @@ impl Session {
                 self.logged_in("ENABLE")?;
                 let mut on = Vec::new();
                 for c in caps {
-                    if c.eq_ignore_ascii_case("UTF8=ACCEPT")
-                        && !self.enabled.contains(&"UTF8=ACCEPT")
-                    {
-                        self.enabled.push("UTF8=ACCEPT");
-                        self.utf8 = true;
-                        on.push("UTF8=ACCEPT");
+                    let Some(name) = ["UTF8=ACCEPT", "CONDSTORE", "QRESYNC"]
+                        .into_iter()
+                        .find(|n| c.eq_ignore_ascii_case(n))
+                    else {
+                        continue;
+                    };
+                    if self.enabled.contains(&name) {
+                        continue;
+                    }
+                    self.enabled.push(name);
+                    on.push(name);
+                    match name {
+                        "UTF8=ACCEPT" => self.utf8 = true,
+                        "QRESYNC" => {
+                            self.qresync = true;
+                            if let Some(sel) = self.selected.as_mut() {
+                                sel.qresync = true;
+                            }
+                            self.enable_condstore(out);
+                        }
+                        _ => self.enable_condstore(out),
                     }
                 }
                 let mut line = String::from("* ENABLED");
@@ -357,12 +378,12 @@ impl Session {
         use CommandKind as K;
         let name = kind.name();
         match kind {
-            K::Select { mailbox, .. } => {
-                self.select(user, &mailbox, false, tag, out)?;
+            K::Select { mailbox, params } => {
+                self.select(user, &mailbox, &params, false, tag, out)?;
                 return Ok(Step::Done);
             }
-            K::Examine { mailbox, .. } => {
-                self.select(user, &mailbox, true, tag, out)?;
+            K::Examine { mailbox, params } => {
+                self.select(user, &mailbox, &params, true, tag, out)?;
                 return Ok(Step::Done);
             }
             K::List(args) => self.list(user, &args, false, out)?,
@@ -399,8 +420,40 @@ impl Session {
             other => return Ok(self.selected_cmd(tag, other, out)),
         }
         self.sync_selected(out, true);
-        ok(out, tag, &format!("{name} completed"));
+        self.tagged_ok(out, tag, None, &format!("{name} completed"));
         Ok(Step::Done)
+    }
+
+    /// CONDSTORE is on from now (RFC 7162 §3.1). Turned on with a mailbox selected, the
+    /// client hears its HIGHESTMODSEQ now (as Dovecot tells it).
+    fn enable_condstore(&mut self, out: &mut Output) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(sel) = self.selected.as_mut() {
+            sel.condstore = true;
+            out.put(
+                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
+            );
+        }
+    }
+
+    /// The tagged OK of a command that may have told expunges: after VANISHED it carries the
+    /// new HIGHESTMODSEQ (RFC 7162 §3.2.10), untagged when the answer has a code of its own.
+    fn tagged_ok(&mut self, out: &mut Output, tag: &str, code: Option<String>, text: &str) {
+        let highest = self
+            .selected
+            .as_mut()
+            .and_then(Selected::take_vanished_code);
+        match (code, highest) {
+            (Some(c), Some(h)) => {
+                out.put(format!("* OK [{h}] Highest\r\n").as_bytes());
+                ok(out, tag, &format!("[{c}] {text}"));
+            }
+            (Some(c), None) | (None, Some(c)) => ok(out, tag, &format!("[{c}] {text}")),
+            (None, None) => ok(out, tag, text),
+        }
     }
 
     /// Reports changes in the selected mailbox.
@@ -432,7 +485,7 @@ impl Session {
     /// IDLE ended with DONE.
     pub fn idle_done(&mut self, tag: &str, out: &mut Output) {
         self.sync_selected(out, true);
-        ok(out, tag, "IDLE terminated");
+        self.tagged_ok(out, tag, None, "IDLE terminated");
     }
 
     /// TLS is up after STARTTLS.
