@@ -1151,3 +1151,63 @@ ok(M.append('INBOX', None, None, b'Subject: from dovecot\r\n\r\nx\r\n'))
     assert_eq!(code_number(&r, "HIGHESTMODSEQ"), h2, "{r:?}");
     assert_eq!(resync_answer(&r), (vec![], vec![]), "{r:?}");
 }
+
+#[test]
+fn imapclient_resyncs_with_qresync_and_condstore_like_dovecot() {
+    let python = project_dir().join(".venv/bin/python");
+    let has_imapclient = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import imapclient"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !peer("imapclient", has_imapclient, "pip install IMAPClient") || !dovecot::require() {
+        return;
+    }
+    let script = project_dir().join("tests/clients/imapclient_resync.py");
+    let play = |port: u16| -> String {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args([&port.to_string(), "alice@example.com", PASSWORD])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let seeded = || {
+        let t = Setup::new();
+        for i in 1..=6 {
+            t.deliver(
+                "alice@example.com",
+                &format!("17950000{i:02}.S3Im{i}.s3imap"),
+                &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+            );
+        }
+        let dir = t.mail().join("alice@example.com");
+        let first = dir.join("new/1795000001.S3Im1.s3imap");
+        std::fs::rename(&first, dir.join("cur/1795000001.S3Im1.s3imap:2,S")).unwrap();
+        t
+    };
+    let t = seeded();
+    let s = t.serve();
+    let ours = play(s.port);
+    let t2 = seeded();
+    let d = dovecot::Dovecot::start(&t2.mail(), &[("alice@example.com", PASSWORD)]);
+    let theirs = play(d.port);
+    assert_eq!(ours, theirs, "s3imap:\n{ours}\nDovecot:\n{theirs}");
+    for want in [
+        "capabilities True True",
+        "vanished ['(EARLIER) 3,5']",
+        "changed [1, 2, 4] with modseq True",
+        "new [7]",
+        "qresync cache right True",
+        "condstore cache right True",
+        "current store OK no code",
+        "stale store OK [MODIFIED 2]",
+    ] {
+        assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
+    }
+}
