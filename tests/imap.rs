@@ -1049,7 +1049,13 @@ fn resync_answer(lines: &[String]) -> (Vec<(u32, String)>, Vec<String>) {
         if let Some(v) = l.strip_prefix("* VANISHED (EARLIER) ") {
             vanished.push(v.trim().to_string());
         } else if l.starts_with("* ") && l.contains(" FETCH (") {
-            let uid = l.split("UID ").nth(1).unwrap().split([' ', ')']).next().unwrap();
+            let uid = l
+                .split("UID ")
+                .nth(1)
+                .unwrap()
+                .split([' ', ')'])
+                .next()
+                .unwrap();
             let f = l.split("FLAGS (").nth(1).unwrap();
             let mut flags: Vec<&str> = f[..f.find(')').unwrap()]
                 .split_whitespace()
@@ -1074,7 +1080,12 @@ fn qresync_tells_exactly_what_changed_across_sigkill_dovecot_and_deliveries() {
         t.deliver(
             "alice@example.com",
             &format!("17950000{i:02}.S3Im{i}.s3imap"),
-            &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+            &ses_message(
+                "alice@example.com",
+                "alice@example.com",
+                &format!("m{i}"),
+                "x",
+            ),
         );
     }
     let login = format!("LOGIN alice@example.com \"{PASSWORD}\"");
@@ -1082,9 +1093,15 @@ fn qresync_tells_exactly_what_changed_across_sigkill_dovecot_and_deliveries() {
     let mut a = s.raw();
     a.cmd("a1", &login);
     let r = a.cmd("a2", "ENABLE QRESYNC");
-    assert!(r.iter().any(|l| l.starts_with("* ENABLED QRESYNC")), "{r:?}");
+    assert!(
+        r.iter().any(|l| l.starts_with("* ENABLED QRESYNC")),
+        "{r:?}"
+    );
     let r = a.cmd("a3", "SELECT INBOX");
-    let (h0, uv) = (code_number(&r, "HIGHESTMODSEQ"), code_number(&r, "UIDVALIDITY"));
+    let (h0, uv) = (
+        code_number(&r, "HIGHESTMODSEQ"),
+        code_number(&r, "UIDVALIDITY"),
+    );
     // A phone changes message 2 and expunges 3; the desktop (a) hears VANISHED.
     let mut b = s.raw();
     b.cmd("b1", &login);
@@ -1136,10 +1153,17 @@ ok(M.append('INBOX', None, None, b'Subject: from dovecot\r\n\r\nx\r\n'))
     assert_eq!(fetched[0].1, "\\Flagged");
     assert_eq!(fetched[1].1, "\\Answered");
     // Since the SIGKILL: only what Dovecot and the delivery did.
-    let r = a.cmd("c4", &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h1} VANISHED)"));
+    let r = a.cmd(
+        "c4",
+        &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h1} VANISHED)"),
+    );
     let (fetched, vanished) = resync_answer(&r);
     assert_eq!(vanished, ["5"], "{r:?}");
-    assert_eq!(fetched.iter().map(|f| f.0).collect::<Vec<_>>(), [4, 7, 8], "{r:?}");
+    assert_eq!(
+        fetched.iter().map(|f| f.0).collect::<Vec<_>>(),
+        [4, 7, 8],
+        "{r:?}"
+    );
     // A restart with no change in between renumbers nothing.
     drop(a);
     drop(s);
@@ -1183,7 +1207,12 @@ fn imapclient_resyncs_with_qresync_and_condstore_like_dovecot() {
             t.deliver(
                 "alice@example.com",
                 &format!("17950000{i:02}.S3Im{i}.s3imap"),
-                &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+                &ses_message(
+                    "alice@example.com",
+                    "alice@example.com",
+                    &format!("m{i}"),
+                    "x",
+                ),
             );
         }
         let dir = t.mail().join("alice@example.com");

@@ -523,6 +523,10 @@ pub enum SearchKey<'a> {
     SentSince(Date),
     Since(Date),
     Smaller(u64),
+    /// `OLDER n` (RFC 5032 WITHIN): INTERNALDATE more than n seconds ago.
+    Older(u64),
+    /// `YOUNGER n` (RFC 5032 WITHIN): INTERNALDATE at most n seconds ago.
+    Younger(u64),
     Subject(Cow<'a, [u8]>),
     Text(Cow<'a, [u8]>),
     To(Cow<'a, [u8]>),

@@ -1159,6 +1159,24 @@ impl Selected {
                 .any(|n| n.eq_ignore_ascii_case(k)),
             K::Larger(n) => mb.vsize(uid).map_err(Failure::from)? > *n,
             K::Smaller(n) => mb.vsize(uid).map_err(Failure::from)? < *n,
+            K::Older(n) | K::Younger(n) => {
+                // RFC 5032: against INTERNALDATE, to the second.
+                let t = mb
+                    .internal_date(uid)
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let age = now.saturating_sub(t);
+                match key {
+                    K::Older(_) => age > *n,
+                    _ => age <= *n,
+                }
+            }
             K::Before(d) | K::On(d) | K::Since(d) => {
                 let t = mb
                     .internal_date(uid)

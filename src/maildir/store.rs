@@ -281,6 +281,8 @@ pub struct Status {
     pub uid_validity: u32,
     /// Sum of the messages' IMAP (CRLF) sizes (RFC 8438 STATUS SIZE).
     pub size: u64,
+    /// Messages marked `\Deleted` (RFC 9051 STATUS DELETED).
+    pub deleted: u32,
 }
 
 /// Why a mailbox operation failed.
@@ -712,6 +714,11 @@ impl Mailbox {
                 .iter()
                 .filter(|m| !m.flags.contains(Flags::SEEN))
                 .count() as u32,
+            deleted: self
+                .msgs
+                .iter()
+                .filter(|m| m.flags.contains(Flags::DELETED))
+                .count() as u32,
             uid_next: self.next_uid,
             uid_validity: self.uid_validity,
             size,
@@ -741,9 +748,9 @@ impl Mailbox {
             };
             st.messages += 1;
             st.recent += u32::from(rec.uid >= first_recent);
-            if !parse_info(&e.name).0.contains(Flags::SEEN) {
-                st.unseen += 1;
-            }
+            let flags = parse_info(&e.name).0;
+            st.unseen += u32::from(!flags.contains(Flags::SEEN));
+            st.deleted += u32::from(flags.contains(Flags::DELETED));
             let vsize =
                 name_size(&e.name, 'W').or_else(|| rec.ext_value('W').and_then(|v| v.parse().ok()));
             st.size += match vsize {

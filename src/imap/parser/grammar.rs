@@ -1306,6 +1306,14 @@ impl<'a> P<'a> {
                 self.sp("size")?;
                 SearchKey::Smaller(self.number64("size")?)
             }
+            b"OLDER" => {
+                self.sp("interval")?;
+                SearchKey::Older(self.number64("interval")?)
+            }
+            b"YOUNGER" => {
+                self.sp("interval")?;
+                SearchKey::Younger(self.number64("interval")?)
+            }
             b"UID" => {
                 self.sp("UID set")?;
                 SearchKey::Uid(self.sequence_arg()?)

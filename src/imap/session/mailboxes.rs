@@ -253,7 +253,7 @@ impl Session {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uid_validity),
                 StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
                 StatusItem::Size => format!("SIZE {}", st.size),
-                StatusItem::Deleted => continue,
+                StatusItem::Deleted => format!("DELETED {}", st.deleted),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", highest.unwrap_or(1)),
             });
         }

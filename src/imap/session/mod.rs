@@ -227,7 +227,7 @@ impl Session {
             _ => {
                 c.push_str(
                     " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
-                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC",
+                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC STATUS=SIZE WITHIN",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
             }
@@ -600,6 +600,8 @@ mod tests {
         );
         let (r, _) = t.run("6 STORE 1 +FLAGS.SILENT (\\Deleted)");
         assert!(!r.contains("FETCH") && r.contains("6 OK"), "{r}");
+        let (r, _) = t.run("6b STATUS INBOX (DELETED MESSAGES)");
+        assert!(r.contains("* STATUS INBOX (DELETED 1 MESSAGES 1)"), "{r}");
         let (r, _) = t.run("7 EXPUNGE");
         assert!(r.contains("* 1 EXPUNGE\r\n* 0 RECENT\r\n7 OK"), "{r}");
         let (r, step) = t.run("8 LOGOUT");
