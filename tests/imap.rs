@@ -1240,3 +1240,63 @@ fn imapclient_resyncs_with_qresync_and_condstore_like_dovecot() {
         assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
     }
 }
+
+#[test]
+fn compress_deflate_gives_the_same_answers_as_dovecot_with_imap_zlib() {
+    if !dovecot::require() {
+        return;
+    }
+    let script = project_dir().join("tests/clients/compress.py");
+    let play = |port: u16| -> (String, String) {
+        let out = Command::new("python3")
+            .arg(&script)
+            .args([&port.to_string(), "alice@example.com", PASSWORD])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let seeded = || {
+        let t = Setup::new();
+        t.deliver("alice@example.com", "1795000001.S3Im1.s3imap", &multipart());
+        for i in 2..=30 {
+            t.deliver(
+                "alice@example.com",
+                &format!("17950000{i:02}.S3Im{i}.s3imap"),
+                &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+            );
+        }
+        t
+    };
+    let t = seeded();
+    let s = t.serve();
+    let (ours, bytes) = play(s.port);
+    let t2 = seeded();
+    let d = dovecot::Dovecot::start_with(
+        &t2.mail(),
+        &[("alice@example.com", PASSWORD)],
+        "",
+        "mail_plugins = $mail_plugins zlib\nprotocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n",
+    );
+    let (theirs, _) = play(d.port);
+    assert_eq!(ours, theirs, "s3imap:\n{ours}\nDovecot:\n{theirs}");
+    for want in [
+        "advertised True",
+        "compress OK",
+        "same answer compressed True",
+        "header sync 30 responses",
+        "second compress NO [COMPRESSIONACTIVE]",
+        "body arrives whole True",
+        "pipelined ['OK', 'OK', 'OK']",
+    ] {
+        assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
+    }
+    eprintln!("{bytes}");
+}

@@ -47,6 +47,8 @@ pub enum CommandKind<'a> {
     Id(Option<Vec<IdParam<'a>>>),
     /// `ENABLE cap...` (capability names as sent).
     Enable(Vec<&'a str>),
+    /// `COMPRESS mechanism` (RFC 4978), the mechanism as sent.
+    Compress(&'a str),
     Namespace,
     Select {
         mailbox: Mailbox<'a>,
@@ -127,6 +129,7 @@ impl CommandKind<'_> {
             K::Login { .. } => "LOGIN",
             K::Id(_) => "ID",
             K::Enable(_) => "ENABLE",
+            K::Compress(_) => "COMPRESS",
             K::Namespace => "NAMESPACE",
             K::Select { .. } => "SELECT",
             K::Examine { .. } => "EXAMINE",

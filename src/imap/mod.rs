@@ -6,9 +6,11 @@
 //! * [`session`]: the state machine (commands in, responses and a next step out); [`mailbox`]:
 //!   the selected mailbox as one session sees it; [`list`]: LIST/LSUB answers.
 //! * [`registry`]: the shared state of each open mailbox; [`meta`]: cached MIME trees.
-//! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool.
+//! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool;
+//!   [`compress`]: COMPRESS=DEFLATE's two halves, without I/O.
 
 pub mod command;
+pub mod compress;
 pub mod list;
 pub mod mailbox;
 pub mod meta;

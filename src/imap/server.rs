@@ -10,6 +10,7 @@ use super::parser::{
     AuthResponse, FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_authenticate_response,
     parse_command, parse_done_line, reparse_append_head, reparse_append_next,
 };
+use super::compress::{Deflate, Inflate, InflateError};
 use super::response::{Chunk, Output};
 use super::session::{Context, Session, Step};
 use futures_rustls::TlsAcceptor;
@@ -272,6 +273,79 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// The connection as the session's bytes see it: the stream, deflated both ways after
+/// COMPRESS DEFLATE (RFC 4978; [`super::compress`]).
+struct Wire {
+    stream: Stream,
+    z: Option<Box<Compressed>>,
+}
+
+struct Compressed {
+    deflate: Deflate,
+    inflate: Inflate,
+    /// Deflated bytes on their way to the stream.
+    out: Vec<u8>,
+}
+
+impl Wire {
+    async fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self.z.as_deref_mut() {
+            None => self.stream.write_all(b).await,
+            Some(z) => {
+                z.deflate.write(b, &mut z.out);
+                if z.out.len() >= 64 * 1024 {
+                    self.stream.write_all(&z.out).await?;
+                    z.out.clear();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if let Some(z) = self.z.as_deref_mut() {
+            z.deflate.flush(&mut z.out);
+            self.stream.write_all(&z.out).await?;
+            z.out = Vec::new();
+        }
+        self.stream.flush().await
+    }
+
+    /// Reads what the client sent into `buf` (appended; inflated when compressed); 0 at EOF.
+    /// Cancel-safe: `buf` changes only after a read completed (a timeout may drop this future
+    /// while it waits).
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let old = buf.len();
+        let mut raw = [0u8; READ_CHUNK];
+        let Some(z) = self.z.as_deref_mut() else {
+            let n = self.stream.read(&mut raw).await?;
+            buf.extend_from_slice(&raw[..n]);
+            return Ok(n);
+        };
+        let bad = |e: InflateError| io::Error::new(io::ErrorKind::InvalidData, e);
+        loop {
+            if z.inflate.has_pending() {
+                z.inflate.inflate(&[], buf).map_err(bad)?;
+            } else {
+                let n = self.stream.read(&mut raw).await?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                z.inflate.inflate(&raw[..n], buf).map_err(bad)?;
+            }
+            // Part of a deflate block may inflate to nothing yet: read on.
+            if buf.len() > old {
+                return Ok(buf.len() - old);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.stream.close().await
+    }
+}
+
 /// What ended a wait for input.
 enum Input {
     Read(usize),
@@ -281,7 +355,7 @@ enum Input {
 
 struct Connection {
     shared: Arc<Shared>,
-    stream: Stream,
+    wire: Wire,
     peer: SocketAddr,
     buf: Vec<u8>,
     /// The session; `None` only while it runs on the blocking pool ([`Connection::blocking`]).
@@ -308,7 +382,7 @@ impl Connection {
         );
         Connection {
             shared,
-            stream,
+            wire: Wire { stream, z: None },
             peer,
             buf: Vec::new(),
             session: Some(session),
@@ -485,7 +559,7 @@ impl Connection {
                 }
                 Step::Logout => {
                     self.flush().await?;
-                    let _ = self.stream.close().await;
+                    let _ = self.wire.close().await;
                     return Ok(false);
                 }
                 Step::StartTls => {
@@ -495,13 +569,14 @@ impl Connection {
                     let Some(cfg) = self.shared.cfg.tls.clone() else {
                         return Ok(false);
                     };
-                    let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed)
+                    let Stream::Plain(tcp) =
+                        std::mem::replace(&mut self.wire.stream, Stream::Closed)
                     else {
                         return Ok(false);
                     };
                     match TlsAcceptor::from(cfg).accept(tcp).await {
                         Ok(t) => {
-                            self.stream = Stream::Tls(Box::new(t));
+                            self.wire.stream = Stream::Tls(Box::new(t));
                             if let Some(s) = self.session.as_mut() {
                                 s.tls_started();
                             }
@@ -512,6 +587,23 @@ impl Connection {
                             return Ok(false);
                         }
                     }
+                }
+                Step::Compress => {
+                    // The tagged OK goes out as it is; everything after it is deflated.
+                    self.flush().await?;
+                    let mut z = Box::new(Compressed {
+                        deflate: Deflate::new(),
+                        inflate: Inflate::new(),
+                        out: Vec::new(),
+                    });
+                    // What the client sent after COMPRESS in the same packet is deflated.
+                    let early = std::mem::take(&mut self.buf);
+                    if let Err(e) = z.inflate.inflate(&early, &mut self.buf) {
+                        crate::debug!("imap", "{}: COMPRESS: {e}", self.peer);
+                        return Ok(false);
+                    }
+                    self.wire.z = Some(z);
+                    return Ok(true);
                 }
                 Step::SaslChallenge(tag) => {
                     self.out.put(b"+ \r\n");
@@ -688,12 +780,10 @@ impl Connection {
         timeout: Duration,
         wake: impl std::future::Future<Output = ()>,
     ) -> io::Result<Input> {
-        let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
         let stop = self.shared.stop.clone();
-        let stream = &mut self.stream;
-        let buf = &mut self.buf[old..];
-        let r = async { stream.read(buf).await.map(Input::Read) }
+        let wire = &mut self.wire;
+        let buf = &mut self.buf;
+        let r = async { wire.read_into(buf).await.map(Input::Read) }
             .or(async {
                 Timer::after(timeout).await;
                 Ok(Input::TimedOut)
@@ -707,11 +797,6 @@ impl Connection {
                 Ok(Input::Shutdown)
             })
             .await;
-        let n = match &r {
-            Ok(Input::Read(n)) => *n,
-            _ => 0,
-        };
-        self.buf.truncate(old + n);
         r
     }
 
@@ -728,7 +813,7 @@ impl Connection {
         }
         for c in chunks {
             match c {
-                Chunk::Bytes(b) => self.stream.write_all(&b).await?,
+                Chunk::Bytes(b) => self.wire.write_all(&b).await?,
                 Chunk::File {
                     file,
                     offset,
@@ -736,10 +821,10 @@ impl Connection {
                     crlf,
                     skip,
                     take,
-                } => stream_file(&mut self.stream, &file, offset, len, crlf, skip, take).await?,
+                } => stream_file(&mut self.wire, &file, offset, len, crlf, skip, take).await?,
             }
         }
-        self.stream.flush().await
+        self.wire.flush().await
     }
 }
 
@@ -752,7 +837,7 @@ fn ctx_login_delay(ctx: &Context) -> Duration {
 /// with spaces so the announced literal length still holds (the client sees a damaged message
 /// rather than a broken protocol).
 async fn stream_file(
-    w: &mut Stream,
+    w: &mut Wire,
     file: &Arc<std::fs::File>,
     mut offset: u64,
     len: u64,

@@ -683,6 +683,10 @@ impl<'a> P<'a> {
                 CommandKind::Login { username, password }
             }
             b"ID" => self.id()?,
+            b"COMPRESS" => {
+                self.sp("compression mechanism")?;
+                CommandKind::Compress(self.atom("compression mechanism")?)
+            }
             b"ENABLE" => {
                 let mut caps = Vec::new();
                 loop {

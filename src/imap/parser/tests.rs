@@ -239,6 +239,10 @@ fn id_forms() {
 #[test]
 fn enable_forms() {
     assert_eq!(
+        kind(b"a COMPRESS deflate\r\n"),
+        CommandKind::Compress("deflate")
+    );
+    assert_eq!(
         kind(b"a ENABLE CONDSTORE\r\n"),
         CommandKind::Enable(vec!["CONDSTORE"])
     );

@@ -15,6 +15,8 @@ pub enum Code {
     /// SEARCH in a charset we do not have; lists the ones we do.
     BadCharset,
     Cannot,
+    /// COMPRESS when compression is on already (RFC 4978).
+    CompressionActive,
     InUse,
     Limit,
     NonExistent,
@@ -35,6 +37,7 @@ impl Code {
             Code::AuthenticationFailed => "AUTHENTICATIONFAILED",
             Code::BadCharset => "BADCHARSET (US-ASCII UTF-8)",
             Code::Cannot => "CANNOT",
+            Code::CompressionActive => "COMPRESSIONACTIVE",
             Code::InUse => "INUSE",
             Code::Limit => "LIMIT",
             Code::NonExistent => "NONEXISTENT",

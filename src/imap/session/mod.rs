@@ -124,6 +124,8 @@ pub enum Step {
     Logout,
     /// Write the output (the tagged OK), then start a TLS handshake.
     StartTls,
+    /// Write the output (the tagged OK), then deflate everything both ways (RFC 4978).
+    Compress,
     /// Verify a password (slow), then call [`Session::login_done`].
     Login(LoginRequest),
     /// Send `+ idling`, then call [`Session::idle_tick`] now and then and
@@ -163,6 +165,8 @@ pub struct Session {
     selected: Option<Selected>,
     tls: bool,
     starttls_offered: bool,
+    /// COMPRESS DEFLATE is on (RFC 4978).
+    compressed: bool,
     peer: SocketAddr,
     /// ENABLE'd extensions.
     enabled: Vec<&'static str>,
@@ -184,6 +188,7 @@ impl Session {
             selected: None,
             tls,
             starttls_offered,
+            compressed: false,
             peer,
             enabled: Vec::new(),
             utf8: false,
@@ -230,6 +235,9 @@ impl Session {
                      LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC STATUS=SIZE WITHIN",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
+                if !self.compressed {
+                    c.push_str(" COMPRESS=DEFLATE");
+                }
             }
         }
         c
@@ -347,6 +355,23 @@ impl Session {
                 line.push_str("\r\n");
                 out.put(line.as_bytes());
                 ok(out, tag, "ENABLE completed");
+            }
+            K::Compress(mechanism) => {
+                self.logged_in("COMPRESS")?;
+                if self.compressed {
+                    return Err(Failure::no(
+                        Code::CompressionActive,
+                        "Compression is already on",
+                    ));
+                }
+                if !mechanism.eq_ignore_ascii_case("DEFLATE") {
+                    return Err(Failure::bad(format!(
+                        "Unknown compression mechanism {mechanism}"
+                    )));
+                }
+                self.compressed = true;
+                ok(out, tag, "DEFLATE active");
+                return Ok(Step::Compress);
             }
             K::Namespace => {
                 self.logged_in("NAMESPACE")?;
