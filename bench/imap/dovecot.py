@@ -134,11 +134,12 @@ def descendants(pid: int) -> list[int]:
 
 class Dovecot:
     def __init__(self, mail_root: str, users: str, port: int, workdir: str | None = None,
-                 process_limit: int = 4000):
+                 process_limit: int = 4000, zlib: bool = False):
         self.mail_root = os.path.abspath(mail_root)
         self.users = os.path.abspath(users)
         self.port = port
         self.process_limit = process_limit
+        self.zlib = zlib  # load imap_zlib (COMPRESS=DEFLATE)
         self._own_workdir = workdir is None
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="dovecot-bench-"))
         self.proc: subprocess.Popen | None = None
@@ -195,7 +196,9 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = {pl}
+{"  mail_plugins = $mail_plugins imap_zlib" if self.zlib else ""}
 }}
+{"mail_plugins = $mail_plugins zlib" if self.zlib else ""}
 """
 
     def start(self, timeout: float = 30) -> "Dovecot":

@@ -162,10 +162,11 @@ class S3imap:
                 p.wait()
 
 
-def start_server(tool: str, mail_root: str, users: str):
+def start_server(tool: str, mail_root: str, users: str, zlib: bool = False):
     port = free_port()
     if tool == "dovecot":
-        srv = dovecot.Dovecot(mail_root, users, port, workdir=os.path.join(WORK, "dovecot-run"))
+        srv = dovecot.Dovecot(mail_root, users, port, workdir=os.path.join(WORK, "dovecot-run"),
+                              zlib=zlib)
         shutil.rmtree(srv.workdir, ignore_errors=True)
         os.makedirs(srv.workdir)
     else:
