@@ -1270,7 +1270,12 @@ fn compress_deflate_gives_the_same_answers_as_dovecot_with_imap_zlib() {
             t.deliver(
                 "alice@example.com",
                 &format!("17950000{i:02}.S3Im{i}.s3imap"),
-                &ses_message("alice@example.com", "alice@example.com", &format!("m{i}"), "x"),
+                &ses_message(
+                    "alice@example.com",
+                    "alice@example.com",
+                    &format!("m{i}"),
+                    "x",
+                ),
             );
         }
         t

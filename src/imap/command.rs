@@ -49,6 +49,8 @@ pub enum CommandKind<'a> {
     Enable(Vec<&'a str>),
     /// `COMPRESS mechanism` (RFC 4978), the mechanism as sent.
     Compress(&'a str),
+    Sort(SortArgs<'a>),
+    Thread(ThreadArgs<'a>),
     Namespace,
     Select {
         mailbox: Mailbox<'a>,
@@ -130,6 +132,10 @@ impl CommandKind<'_> {
             K::Id(_) => "ID",
             K::Enable(_) => "ENABLE",
             K::Compress(_) => "COMPRESS",
+            K::Sort(a) if a.uid => "UID SORT",
+            K::Sort(_) => "SORT",
+            K::Thread(a) if a.uid => "UID THREAD",
+            K::Thread(_) => "THREAD",
             K::Namespace => "NAMESPACE",
             K::Select { .. } => "SELECT",
             K::Examine { .. } => "EXAMINE",
@@ -485,6 +491,54 @@ pub struct SearchArgs<'a> {
     pub returns: Option<Vec<SearchReturn>>,
     /// The criteria; all must match.
     pub keys: Vec<SearchKey<'a>>,
+}
+
+/// SORT / UID SORT arguments (RFC 5256; RETURN is ESORT, RFC 5267).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortArgs<'a> {
+    pub uid: bool,
+    /// `RETURN (...)`: answer with ESEARCH (MIN/MAX/ALL/COUNT in sort order).
+    pub returns: Option<Vec<SearchReturn>>,
+    pub criteria: Vec<SortCriterion>,
+    /// The charset of the search strings (required by SORT's grammar).
+    pub charset: Cow<'a, str>,
+    pub keys: Vec<SearchKey<'a>>,
+}
+
+/// One sort criterion: a key, maybe REVERSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// What SORT orders by (RFC 5256 §3; DISPLAYFROM/DISPLAYTO RFC 5957).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// THREAD / UID THREAD arguments (RFC 5256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadArgs<'a> {
+    pub uid: bool,
+    pub algorithm: ThreadAlgorithm,
+    pub charset: Cow<'a, str>,
+    pub keys: Vec<SearchKey<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// An ESEARCH return option.

@@ -267,7 +267,12 @@ mod tests {
         d.flush(&mut wire);
         assert_eq!(inflate_all(&wire), plain);
         // Flushed every 7 lines, each batch on its own dictionary: still well under half.
-        assert!(wire.len() * 2 < plain.len(), "{} of {}", wire.len(), plain.len());
+        assert!(
+            wire.len() * 2 < plain.len(),
+            "{} of {}",
+            wire.len(),
+            plain.len()
+        );
     }
 
     /// A client's inflater (streaming, no end of stream expected).

@@ -13,6 +13,7 @@ use super::meta;
 use super::registry::{Guard, Shared};
 use super::response::{self, Chunk, Output};
 use super::session::error::{Code, Failure};
+use super::sort::Fact;
 use crate::mail::{header, mime, search};
 use crate::maildir::store::{FlagOp, Flags, Mailbox, StoreError};
 use std::fmt::Write as _;
@@ -1097,27 +1098,62 @@ impl Selected {
         if let Some(h) = &ctx.header {
             return h.clone();
         }
-        let mut h = Vec::new();
-        if let Ok(f) = mb.open_file(ctx.uid) {
-            let mut r = std::io::BufReader::new(f);
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let n = r.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                h.extend_from_slice(&buf[..n]);
-                if let Some(end) = header::header_end(&h) {
-                    h.truncate(end);
-                    break;
-                }
-                if h.len() > 256 * 1024 {
-                    break;
+        let h = mb
+            .open_file(ctx.uid)
+            .map(|f| read_header(f).unwrap_or_default())
+            .unwrap_or_default();
+        ctx.header = Some(h.clone());
+        h
+    }
+
+    /// The messages `uids` (a search result) as SORT and THREAD see them. Messages gone
+    /// meanwhile are left out.
+    pub fn sort_facts(&mut self, uids: &[u32]) -> Result<Vec<Fact>, Failure> {
+        let sh = Arc::clone(&self.shared);
+        let mut mb = sh.lock(false).map_err(Failure::from)?;
+        self.absorb(&mb);
+        let dir = mb.dir().to_path_buf();
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let (Some(seq), Some(m)) = (self.seq_of(&mb, uid), mb.message(uid)) else {
+                continue;
+            };
+            let unique = crate::maildir::unique_part(m.name()).to_string();
+            let arrival = mb
+                .internal_date(uid)
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let size = match mb.vsize(uid) {
+                Ok(n) => n,
+                Err(StoreError::NoSuchMessage { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let fields = meta::sort_fields(&dir, &unique, || {
+                mb.open_file(uid)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(read_header)
+            });
+            match fields {
+                Ok(fields) => out.push(Fact {
+                    uid,
+                    seq: seq as u32,
+                    arrival,
+                    size,
+                    fields,
+                }),
+                // Expunged by another program meanwhile: not in the answer.
+                Err(_) if mb.message(uid).is_none() => {}
+                Err(e) => {
+                    return Err(Failure::no(
+                        Code::ServerBug,
+                        format!("reading a message: {e}"),
+                    ));
                 }
             }
         }
-        ctx.header = Some(h.clone());
-        h
+        Ok(out)
     }
 
     fn matches(
@@ -1275,6 +1311,27 @@ impl Selected {
         let mb = sh.lock(false).ok()?;
         self.absorb(&mb);
         self.seq_of(&mb, uid)
+    }
+}
+
+/// The header block of a message file (at most 256 KiB of it).
+fn read_header(f: std::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut r = std::io::BufReader::new(f);
+    let mut h = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h);
+        }
+        h.extend_from_slice(&buf[..n]);
+        if let Some(end) = header::header_end(&h) {
+            h.truncate(end);
+            return Ok(h);
+        }
+        if h.len() > 256 * 1024 {
+            return Ok(h);
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! Per-message metadata that FETCH needs and that costs a file read to compute: the parsed
-//! MIME tree (for BODY[section]) and the rendered ENVELOPE, BODYSTRUCTURE and BODY strings.
+//! Per-message metadata that FETCH, SORT and THREAD need and that costs a file read to
+//! compute: the parsed MIME tree (for BODY[section]), the rendered ENVELOPE, BODYSTRUCTURE and
+//! BODY strings, and the header facts messages are sorted and threaded on.
 //!
 //! Shared by every session in the process and bounded: rendered strings up to
-//! [`RENDERED_BUDGET`] bytes, parsed trees for the most recent [`TREES`] messages. Keys are
+//! [`RENDERED_BUDGET`] bytes, sort facts up to [`SORT_BUDGET`], parsed trees for the most
+//! recent [`TREES`] messages. Keys are
 //! the Maildir path plus the message's unique name, which never changes for a message.
 
+use super::sort::SortFields;
 use crate::mail::{envelope, mime};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -15,6 +18,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const RENDERED_BUDGET: usize = 16 << 20;
 /// Parsed MIME trees kept.
 pub const TREES: usize = 64;
+/// Bytes of sort facts kept (about 200 bytes a message: 40k messages).
+pub const SORT_BUDGET: usize = 8 << 20;
 
 /// The rendered strings of one message.
 #[derive(Debug)]
@@ -30,6 +35,8 @@ struct Cache {
     rendered_bytes: usize,
     trees: HashMap<String, Arc<mime::Part>>,
     tree_order: VecDeque<String>,
+    sort: HashMap<String, Arc<SortFields>>,
+    sort_bytes: usize,
 }
 
 fn cache() -> &'static Mutex<Cache> {
@@ -90,4 +97,27 @@ pub fn rendered(
         c.rendered.insert(k, Arc::clone(&r));
     }
     Ok(r)
+}
+
+/// The SORT/THREAD facts of a message, from the cache or from its `header` block.
+pub fn sort_fields(
+    dir: &Path,
+    unique: &str,
+    header: impl FnOnce() -> io::Result<Vec<u8>>,
+) -> io::Result<Arc<SortFields>> {
+    let k = key(dir, unique);
+    if let Some(f) = cache().lock().ok().and_then(|c| c.sort.get(&k).cloned()) {
+        return Ok(f);
+    }
+    let f = Arc::new(SortFields::from_header(&header()?));
+    if let Ok(mut c) = cache().lock() {
+        let size = f.weight() + k.len() + 64;
+        if c.sort_bytes + size > SORT_BUDGET {
+            c.sort.clear();
+            c.sort_bytes = 0;
+        }
+        c.sort_bytes += size;
+        c.sort.insert(k, Arc::clone(&f));
+    }
+    Ok(f)
 }

@@ -4,7 +4,8 @@
 //! * [`parser`]: the framer that finds command boundaries in a byte stream, the grammar that
 //!   turns one command into a [`command::Command`], and the SASL/IDLE lines.
 //! * [`session`]: the state machine (commands in, responses and a next step out); [`mailbox`]:
-//!   the selected mailbox as one session sees it; [`list`]: LIST/LSUB answers.
+//!   the selected mailbox as one session sees it; [`list`]: LIST/LSUB answers; [`sort`]:
+//!   SORT and THREAD orderings.
 //! * [`registry`]: the shared state of each open mailbox; [`meta`]: cached MIME trees.
 //! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool;
 //!   [`compress`]: COMPRESS=DEFLATE's two halves, without I/O.
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod response;
 pub mod server;
 pub mod session;
+pub mod sort;
 
 pub use command::{Command, CommandKind, Mailbox, SequenceSet, is_inbox};
 pub use parser::{

@@ -6,11 +6,11 @@
 //! Everything protocol-shaped happens in the session and the parser; this module only moves
 //! bytes between sockets, files and those two.
 
+use super::compress::{Deflate, Inflate, InflateError};
 use super::parser::{
     AuthResponse, FrameEvent, Framer, Limits, ParseErrorKind, Parsed, parse_authenticate_response,
     parse_command, parse_done_line, reparse_append_head, reparse_append_next,
 };
-use super::compress::{Deflate, Inflate, InflateError};
 use super::response::{Chunk, Output};
 use super::session::{Context, Session, Step};
 use futures_rustls::TlsAcceptor;
@@ -783,7 +783,7 @@ impl Connection {
         let stop = self.shared.stop.clone();
         let wire = &mut self.wire;
         let buf = &mut self.buf;
-        let r = async { wire.read_into(buf).await.map(Input::Read) }
+        async { wire.read_into(buf).await.map(Input::Read) }
             .or(async {
                 Timer::after(timeout).await;
                 Ok(Input::TimedOut)
@@ -796,8 +796,7 @@ impl Connection {
                 let _ = stop.recv().await;
                 Ok(Input::Shutdown)
             })
-            .await;
-        r
+            .await
     }
 
     /// Writes out everything the session produced.

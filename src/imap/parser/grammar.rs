@@ -9,7 +9,8 @@ use super::super::command::{
     AppendHead, AppendMessage, AppendMessageHead, Command, CommandKind, Date, DateTime, FetchArgs,
     FetchAttr, Flag, ListArgs, ListReturn, ListSelect, LiteralHead, Mailbox, Partial, Qresync,
     SearchArgs, SearchKey, SearchReturn, Section, SectionText, SelectParams, SeqBound, SeqRange,
-    SequenceArg, SequenceSet, SpecialUse, StatusItem, StoreArgs, StoreMode, month_from_name,
+    SequenceArg, SequenceSet, SortArgs, SortCriterion, SortKey, SpecialUse, StatusItem, StoreArgs,
+    StoreMode, ThreadAlgorithm, ThreadArgs, month_from_name,
 };
 use super::framer::MAX_LITERAL_DIGITS;
 use super::lines::is_base64;
@@ -738,6 +739,8 @@ impl<'a> P<'a> {
             }
             b"APPEND" => self.append()?,
             b"SEARCH" => CommandKind::Search(self.search(false)?),
+            b"SORT" => CommandKind::Sort(self.sort(false)?),
+            b"THREAD" => CommandKind::Thread(self.thread(false)?),
             b"FETCH" => CommandKind::Fetch(self.fetch(false)?),
             b"STORE" => CommandKind::Store(self.store(false)?),
             b"COPY" => {
@@ -781,6 +784,8 @@ impl<'a> P<'a> {
         Ok(match Upper::new(name.as_bytes()).get() {
             b"FETCH" => CommandKind::Fetch(self.fetch(true)?),
             b"SEARCH" => CommandKind::Search(self.search(true)?),
+            b"SORT" => CommandKind::Sort(self.sort(true)?),
+            b"THREAD" => CommandKind::Thread(self.thread(true)?),
             b"STORE" => CommandKind::Store(self.store(true)?),
             b"COPY" => {
                 let (set, mailbox) = self.set_and_mailbox()?;
@@ -1168,6 +1173,119 @@ impl<'a> P<'a> {
 
     fn search(&mut self, uid: bool) -> R<SearchArgs<'a>> {
         self.sp("search criteria")?;
+        let returns = self.search_returns()?;
+        let mut charset = None;
+        if self.eat_keyword(b"CHARSET") {
+            self.sp("charset")?;
+            charset = Some(self.charset()?);
+            self.sp("search criteria")?;
+        }
+        let keys = self.search_keys()?;
+        Ok(SearchArgs {
+            uid,
+            charset,
+            returns,
+            keys,
+        })
+    }
+
+    /// `SORT [RETURN (...)] (criteria) charset keys` (RFC 5256, RFC 5267).
+    fn sort(&mut self, uid: bool) -> R<SortArgs<'a>> {
+        self.sp("sort criteria")?;
+        let returns = self.search_returns()?;
+        self.open_paren("sort criteria")?;
+        let mut criteria = Vec::new();
+        loop {
+            let mut w = self.atom("sort key")?;
+            let reverse = w.eq_ignore_ascii_case("REVERSE");
+            if reverse {
+                self.sp("sort key")?;
+                w = self.atom("sort key")?;
+            }
+            let key = match Upper::new(w.as_bytes()).get() {
+                b"ARRIVAL" => SortKey::Arrival,
+                b"CC" => SortKey::Cc,
+                b"DATE" => SortKey::Date,
+                b"FROM" => SortKey::From,
+                b"SIZE" => SortKey::Size,
+                b"SUBJECT" => SortKey::Subject,
+                b"TO" => SortKey::To,
+                b"DISPLAYFROM" => SortKey::DisplayFrom,
+                b"DISPLAYTO" => SortKey::DisplayTo,
+                _ => return Err(E::Bad(K::UnknownOption("sort key"))),
+            };
+            criteria.push(SortCriterion { reverse, key });
+            if self.peek()? == b' ' {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        self.close_paren()?;
+        self.sp("charset")?;
+        let charset = self.charset()?;
+        self.sp("search criteria")?;
+        let keys = self.search_keys()?;
+        Ok(SortArgs {
+            uid,
+            returns,
+            criteria,
+            charset,
+            keys,
+        })
+    }
+
+    /// `THREAD algorithm charset keys` (RFC 5256).
+    fn thread(&mut self, uid: bool) -> R<ThreadArgs<'a>> {
+        self.sp("threading algorithm")?;
+        let w = self.atom("threading algorithm")?;
+        let algorithm = match Upper::new(w.as_bytes()).get() {
+            b"ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            b"REFERENCES" => ThreadAlgorithm::References,
+            _ => return Err(E::Bad(K::UnknownOption("threading algorithm"))),
+        };
+        self.sp("charset")?;
+        let charset = self.charset()?;
+        self.sp("search criteria")?;
+        let keys = self.search_keys()?;
+        Ok(ThreadArgs {
+            uid,
+            algorithm,
+            charset,
+            keys,
+        })
+    }
+
+    /// A charset name (an astring, ASCII).
+    fn charset(&mut self) -> R<Cow<'a, str>> {
+        let cs = self.astring("charset")?;
+        let cs = match cs {
+            Cow::Borrowed(b) => {
+                Cow::Borrowed(std::str::from_utf8(b).map_err(|_| E::Bad(K::EightBit))?)
+            }
+            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| E::Bad(K::EightBit))?),
+        };
+        if !cs.is_ascii() {
+            return Err(E::Bad(K::EightBit));
+        }
+        Ok(cs)
+    }
+
+    /// One or more search keys separated by spaces.
+    fn search_keys(&mut self) -> R<Vec<SearchKey<'a>>> {
+        let mut keys = Vec::new();
+        loop {
+            keys.push(self.search_key()?);
+            if self.peek()? == b' ' {
+                self.pos += 1;
+            } else {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// `RETURN (...) ` of ESEARCH / ESORT, if there.
+    fn search_returns(&mut self) -> R<Option<Vec<SearchReturn>>> {
         let mut returns = None;
         if self.eat_keyword(b"RETURN") {
             self.sp("search return options")?;
@@ -1195,37 +1313,7 @@ impl<'a> P<'a> {
             returns = Some(opts);
             self.sp("search criteria")?;
         }
-        let mut charset = None;
-        if self.eat_keyword(b"CHARSET") {
-            self.sp("charset")?;
-            let cs = self.astring("charset")?;
-            let cs = match cs {
-                Cow::Borrowed(b) => {
-                    Cow::Borrowed(std::str::from_utf8(b).map_err(|_| E::Bad(K::EightBit))?)
-                }
-                Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| E::Bad(K::EightBit))?),
-            };
-            if !cs.is_ascii() {
-                return Err(E::Bad(K::EightBit));
-            }
-            charset = Some(cs);
-            self.sp("search criteria")?;
-        }
-        let mut keys = Vec::new();
-        loop {
-            keys.push(self.search_key()?);
-            if self.peek()? == b' ' {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
-        Ok(SearchArgs {
-            uid,
-            charset,
-            returns,
-            keys,
-        })
+        Ok(returns)
     }
 
     fn search_key(&mut self) -> R<SearchKey<'a>> {

@@ -2116,3 +2116,57 @@ fn framer_survives_contract_violations() {
     framer.reject_literal();
     assert!(matches!(framer.poll(b"\r\n"), FrameEvent::Command { .. }));
 }
+
+#[test]
+fn sort_and_thread_forms() {
+    use crate::imap::command::{SortCriterion, SortKey, ThreadAlgorithm};
+    let CommandKind::Sort(s) =
+        kind(b"a UID SORT (REVERSE DATE subject DISPLAYFROM) UTF-8 SEEN ALL\r\n")
+    else {
+        panic!()
+    };
+    assert!(s.uid && s.returns.is_none());
+    assert_eq!(
+        s.criteria,
+        [
+            SortCriterion {
+                reverse: true,
+                key: SortKey::Date
+            },
+            SortCriterion {
+                reverse: false,
+                key: SortKey::Subject
+            },
+            SortCriterion {
+                reverse: false,
+                key: SortKey::DisplayFrom
+            },
+        ]
+    );
+    assert_eq!(s.charset, "UTF-8");
+    assert_eq!(s.keys.len(), 2);
+    let CommandKind::Sort(s) = kind(b"a SORT RETURN (MIN COUNT) (ARRIVAL) US-ASCII ALL\r\n") else {
+        panic!()
+    };
+    assert_eq!(
+        s.returns,
+        Some(vec![SearchReturn::Min, SearchReturn::Count])
+    );
+    let CommandKind::Thread(t) = kind(b"a THREAD references UTF-8 FROM x\r\n") else {
+        panic!()
+    };
+    assert!(!t.uid);
+    assert_eq!(t.algorithm, ThreadAlgorithm::References);
+    for b in [
+        &b"a SORT (DATE) ALL\r\n"[..],
+        b"a SORT () UTF-8 ALL\r\n",
+        b"a SORT (REVERSE) UTF-8 ALL\r\n",
+        b"a SORT (NAME) UTF-8 ALL\r\n",
+        b"a SORT DATE UTF-8 ALL\r\n",
+        b"a THREAD UTF-8 ALL\r\n",
+        b"a THREAD WHATEVER UTF-8 ALL\r\n",
+        b"a THREAD REFERENCES UTF-8\r\n",
+    ] {
+        assert_eq!(bad(b).0, Some("a"), "{}", show(b));
+    }
+}

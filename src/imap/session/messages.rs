@@ -9,10 +9,11 @@ use super::mailboxes::folder_name;
 use super::{PendingFetch, Session, Step, ok};
 use crate::imap::command::{
     CommandKind, FetchAttr, Flag, Mailbox as MailboxArg, SearchArgs, SearchKey, SearchReturn,
-    Section, SectionText, SequenceArg,
+    Section, SectionText, SequenceArg, SortArgs, ThreadAlgorithm, ThreadArgs,
 };
 use crate::imap::mailbox::Selected;
 use crate::imap::response::{self, Output};
+use crate::imap::sort;
 use crate::maildir::folders;
 use crate::maildir::store;
 use std::borrow::Cow;
@@ -39,7 +40,9 @@ impl Session {
             &kind,
             CommandKind::Fetch(a) if !a.uid
         ) && !matches!(&kind, CommandKind::Store(a) if !a.uid)
-            && !matches!(&kind, CommandKind::Search(a) if !a.uid);
+            && !matches!(&kind, CommandKind::Search(a) if !a.uid)
+            && !matches!(&kind, CommandKind::Sort(a) if !a.uid)
+            && !matches!(&kind, CommandKind::Thread(a) if !a.uid);
         match self.on_selected(tag, kind, out) {
             Ok(Outcome::Completed(code)) => {
                 self.sync_selected(out, expunges);
@@ -74,6 +77,7 @@ impl Session {
             }
             K::Store(a) => a.unchanged_since.is_some(),
             K::Search(a) => a.keys.iter().any(SearchKey::uses_modseq),
+            K::Sort(a) => a.keys.iter().any(SearchKey::uses_modseq),
             _ => false,
         };
         if enables {
@@ -167,6 +171,8 @@ impl Session {
                 }
             }
             K::Search(args) => search(sel, tag, &args, out)?,
+            K::Sort(args) => sort(sel, tag, &args, out)?,
+            K::Thread(args) => thread(sel, &args, out)?,
             K::Copy { uid, set, mailbox } => {
                 return self
                     .copy_or_move(&set, uid, &mailbox, false, out)
@@ -289,6 +295,118 @@ fn copy_into(
     }
 }
 
+/// The search strings' charset is one we have.
+fn check_charset(cs: Option<&str>) -> Result<(), Failure> {
+    match cs {
+        Some(cs) if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") => {
+            Err(Failure::no(Code::BadCharset, "Unsupported charset"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// SORT (RFC 5256): `* SORT` in the criteria's order, or ESEARCH for RETURN (ESORT,
+/// RFC 5267: MIN and MAX the first and last in that order, ALL in that order).
+fn sort(
+    sel: &mut Selected,
+    tag: &str,
+    args: &SortArgs<'_>,
+    out: &mut Output,
+) -> Result<(), Failure> {
+    check_charset(Some(&args.charset))?;
+    let uids = sel.search(&args.keys)?;
+    let facts = sel.sort_facts(&uids)?;
+    let mut msgs: Vec<sort::Msg<'_>> = facts.iter().map(|f| f.msg(args.uid)).collect();
+    sort::sort(&mut msgs, &args.criteria);
+    let ids: Vec<u32> = msgs.iter().map(|m| m.id).collect();
+    // RFC 7162 §3.1.5: by MODSEQ, the highest modseq of what was found.
+    let highest = if args.keys.iter().any(SearchKey::uses_modseq) {
+        facts.iter().map(|f| sel.modseq_of(f.uid)).max()
+    } else {
+        None
+    };
+    let Some(ret) = &args.returns else {
+        let mut line = String::from("* SORT");
+        for n in &ids {
+            line.push(' ');
+            line.push_str(&n.to_string());
+        }
+        if let Some(h) = highest {
+            line.push_str(&format!(" (MODSEQ {h})"));
+        }
+        line.push_str("\r\n");
+        out.put(line.as_bytes());
+        return Ok(());
+    };
+    let all = ret.is_empty() || ret.contains(&SearchReturn::All);
+    let mut line = format!(
+        "* ESEARCH (TAG \"{tag}\"){}",
+        if args.uid { " UID" } else { "" }
+    );
+    if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+        if ret.contains(&SearchReturn::Min) {
+            line.push_str(&format!(" MIN {first}"));
+        }
+        if ret.contains(&SearchReturn::Max) {
+            line.push_str(&format!(" MAX {last}"));
+        }
+        if all {
+            line.push_str(&format!(" ALL {}", in_order_set(&ids)));
+        }
+    }
+    if ret.contains(&SearchReturn::Count) {
+        line.push_str(&format!(" COUNT {}", ids.len()));
+    }
+    if let Some(h) = highest {
+        line.push_str(&format!(" MODSEQ {h}"));
+    }
+    line.push_str("\r\n");
+    out.put(line.as_bytes());
+    Ok(())
+}
+
+/// A sequence set in the given order: runs only where numbers follow one another upwards.
+fn in_order_set(ids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let start = ids[i];
+        while i + 1 < ids.len() && ids[i + 1] == ids[i] + 1 {
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if ids[i] == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{}", ids[i]));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// THREAD (RFC 5256): `* THREAD (…)(…)`.
+fn thread(sel: &mut Selected, args: &ThreadArgs<'_>, out: &mut Output) -> Result<(), Failure> {
+    check_charset(Some(&args.charset))?;
+    let uids = sel.search(&args.keys)?;
+    let facts = sel.sort_facts(&uids)?;
+    let msgs: Vec<sort::Msg<'_>> = facts.iter().map(|f| f.msg(args.uid)).collect();
+    let threads = match args.algorithm {
+        ThreadAlgorithm::OrderedSubject => sort::ordered_subject(&msgs),
+        ThreadAlgorithm::References => sort::references(&msgs),
+    };
+    let body = sort::render(&threads);
+    let line = if body.is_empty() {
+        "* THREAD\r\n".to_string()
+    } else {
+        format!("* THREAD {body}\r\n")
+    };
+    out.put(line.as_bytes());
+    Ok(())
+}
+
 /// SEARCH: the untagged SEARCH, or ESEARCH for RETURN (RFC 4731), and SAVE (RFC 5182).
 fn search(
     sel: &mut Selected,
@@ -296,12 +414,7 @@ fn search(
     args: &SearchArgs<'_>,
     out: &mut Output,
 ) -> Result<(), Failure> {
-    if let Some(cs) = &args.charset
-        && !cs.eq_ignore_ascii_case("UTF-8")
-        && !cs.eq_ignore_ascii_case("US-ASCII")
-    {
-        return Err(Failure::no(Code::BadCharset, "Unsupported charset"));
-    }
+    check_charset(args.charset.as_deref())?;
     let uids = sel.search(&args.keys)?;
     // RFC 7162 §3.1.5: a search by MODSEQ says the highest modseq of what it found.
     let highest = if args.keys.iter().any(SearchKey::uses_modseq) {

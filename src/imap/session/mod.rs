@@ -232,7 +232,8 @@ impl Session {
             _ => {
                 c.push_str(
                     " NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED \
-                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC STATUS=SIZE WITHIN",
+                     LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT CONDSTORE QRESYNC STATUS=SIZE WITHIN SORT SORT=DISPLAY ESORT \
+                     THREAD=ORDEREDSUBJECT THREAD=REFERENCES",
                 );
                 c.push_str(&format!(" APPENDLIMIT={}", self.ctx.append_limit));
                 if !self.compressed {
