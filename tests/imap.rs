@@ -1178,29 +1178,10 @@ ok(M.append('INBOX', None, None, b'Subject: from dovecot\r\n\r\nx\r\n'))
 
 #[test]
 fn imapclient_resyncs_with_qresync_and_condstore_like_dovecot() {
-    let python = project_dir().join(".venv/bin/python");
-    let has_imapclient = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import imapclient"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !peer("imapclient", has_imapclient, "pip install IMAPClient") || !dovecot::require() {
+    if !have_imapclient() || !dovecot::require() {
         return;
     }
-    let script = project_dir().join("tests/clients/imapclient_resync.py");
-    let play = |port: u16| -> String {
-        let out = Command::new(&python)
-            .arg(&script)
-            .args([&port.to_string(), "alice@example.com", PASSWORD])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let play = |port: u16| imapclient_script("imapclient_resync.py", port);
     let seeded = || {
         let t = Setup::new();
         for i in 1..=6 {
@@ -1304,4 +1285,121 @@ fn compress_deflate_gives_the_same_answers_as_dovecot_with_imap_zlib() {
         assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
     }
     eprintln!("{bytes}");
+}
+
+/// Runs `tests/clients/<script>` (imapclient, in .venv) against a server; its stdout.
+fn imapclient_script(script: &str, port: u16) -> String {
+    let python = project_dir().join(".venv/bin/python");
+    let out = Command::new(&python)
+        .arg(project_dir().join("tests/clients").join(script))
+        .args([&port.to_string(), "alice@example.com", PASSWORD])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn have_imapclient() -> bool {
+    let python = project_dir().join(".venv/bin/python");
+    let found = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import imapclient"])
+            .status()
+            .is_ok_and(|s| s.success());
+    peer("imapclient", found, "pip install IMAPClient")
+}
+
+#[test]
+fn imapclient_sorts_and_threads_like_dovecot() {
+    if !have_imapclient() || !dovecot::require() {
+        return;
+    }
+    let msg = |id: u32, subject: &str, date: &str, refs: &str, from: &str| {
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            format!("References: {refs}\r\n")
+        };
+        format!(
+            "From: {from}\r\nTo: alice@example.com\r\nMessage-ID: <s{id}@t>\r\nSubject: {subject}\r\n\
+             Date: {date}\r\n{refs}\r\nbody {id}\r\n"
+        )
+        .into_bytes()
+    };
+    let seeded = || {
+        let t = Setup::new();
+        let msgs = [
+            msg(1, "plans", "Thu, 1 Jan 2026 10:00:00 +0000", "", "zed@x"),
+            msg(
+                2,
+                "Re: plans",
+                "Thu, 1 Jan 2026 12:00:00 +0000",
+                "<s1@t>",
+                "amy@x",
+            ),
+            msg(3, "lunch", "Thu, 1 Jan 2026 09:00:00 +0000", "", "bob@x"),
+            msg(
+                4,
+                "Re: plans",
+                "Thu, 1 Jan 2026 11:00:00 +0000",
+                "<s1@t>",
+                "cat@x",
+            ),
+            msg(
+                5,
+                "Re: lunch",
+                "Fri, 2 Jan 2026 09:00:00 +0000",
+                "<s3@t>",
+                "amy@x",
+            ),
+        ];
+        for (i, m) in msgs.iter().enumerate() {
+            t.deliver(
+                "alice@example.com",
+                &format!("17950000{:02}.S3Im{i}.s3imap", i + 1),
+                m,
+            );
+        }
+        // Message 3 is \Seen; INTERNALDATEs (file times) a minute apart.
+        let dir = t.mail().join("alice@example.com");
+        std::fs::rename(
+            dir.join("new/1795000003.S3Im2.s3imap"),
+            dir.join("cur/1795000003.S3Im2.s3imap:2,S"),
+        )
+        .unwrap();
+        for sub in ["new", "cur"] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                let n: u64 = p.file_name().unwrap().to_str().unwrap()[8..10]
+                    .parse()
+                    .unwrap();
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_767_261_600 + n * 60))
+                    .unwrap();
+            }
+        }
+        t
+    };
+    let t = seeded();
+    let s = t.serve();
+    let ours = imapclient_script("imapclient_sort.py", s.port);
+    let t2 = seeded();
+    let d = dovecot::Dovecot::start(&t2.mail(), &[("alice@example.com", PASSWORD)]);
+    let theirs = imapclient_script("imapclient_sort.py", d.port);
+    assert_eq!(ours, theirs, "s3imap:\n{ours}\nDovecot:\n{theirs}");
+    for want in [
+        "capabilities True",
+        "date [3, 1, 4, 2, 5]",
+        "reverse arrival [5, 4, 3, 2, 1]",
+        "subject then date [3, 5, 1, 4, 2]",
+        "from, unseen only [2, 5, 4, 1]",
+        "references ((3, 5), (1, (4,), (2,)))",
+        "orderedsubject ((3, 5), (1, (4,), (2,)))",
+    ] {
+        assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
+    }
 }
