@@ -16,7 +16,7 @@ ci:       ## what CI runs: install everything, test, pi, pi-test, fuzz (with the
 bench: bench-sync bench-imap bench-latency  ## all benchmarks, one after the other (results: bench/out/*.md)
 bench-sync:  ## s3imap sync vs aws s3 sync and s5cmd, 5,000 SES messages on loopback SeaweedFS
 	bash bench/run
-bench-imap:  ## s3imap serve vs Dovecot 2.3 on a 10,000-message INBOX: memory, FETCH, SEARCH, 50-session workload, QRESYNC resync, COMPRESS (as root)
-	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/imap/run.py && .venv/bin/python bench/imap/workload.py && .venv/bin/python bench/imap/resync.py && .venv/bin/python bench/imap/compress.py
+bench-imap:  ## s3imap serve vs Dovecot 2.3 on a 10,000-message INBOX: memory, FETCH, SEARCH, 50-session workload, QRESYNC resync, COMPRESS, SORT/THREAD (as root)
+	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/imap/run.py && .venv/bin/python bench/imap/workload.py && .venv/bin/python bench/imap/resync.py && .venv/bin/python bench/imap/compress.py && .venv/bin/python bench/imap/sort.py
 bench-latency:  ## PUT into S3 -> EXISTS in an IDLE session, p50/p95 (sync interval 1s)
 	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/latency/run.py

@@ -13,7 +13,7 @@ use super::meta;
 use super::registry::{Guard, Shared};
 use super::response::{self, Chunk, Output};
 use super::session::error::{Code, Failure};
-use super::sort::Fact;
+use super::sort::{Fact, SortFields};
 use crate::mail::{header, mime, search};
 use crate::maildir::store::{FlagOp, Flags, Mailbox, StoreError};
 use std::fmt::Write as _;
@@ -1073,6 +1073,13 @@ impl Selected {
         self.absorb(&mb);
         let mut hits = Vec::new();
         let uids = self.uids(&mb);
+        if matches!(keys, [SearchKey::All]) {
+            // Every live message of the view (those expunged meanwhile are not found).
+            return Ok(uids
+                .into_iter()
+                .filter(|&u| mb.message(u).is_some())
+                .collect());
+        }
         let n = uids.len() as u32;
         for (i, &uid) in uids.iter().enumerate() {
             if mb.message(uid).is_none() {
@@ -1106,54 +1113,100 @@ impl Selected {
         h
     }
 
-    /// The messages `uids` (a search result) as SORT and THREAD see them. Messages gone
-    /// meanwhile are left out.
+    /// The messages `uids` (a search result, ascending) as SORT and THREAD see them. Header
+    /// facts not cached yet are read from the files, several at a time (a cold SORT of a big
+    /// mailbox is bound by file reads, on NFS most of all). Messages gone meanwhile are left
+    /// out.
     pub fn sort_facts(&mut self, uids: &[u32]) -> Result<Vec<Fact>, Failure> {
         let sh = Arc::clone(&self.shared);
         let mut mb = sh.lock(false).map_err(Failure::from)?;
         self.absorb(&mb);
         let dir = mb.dir().to_path_buf();
-        let mut out = Vec::with_capacity(uids.len());
+        // Message numbers in one pass over the view (both ascending).
+        let view = self.uids(&mb);
+        let mut at = 0;
+        let mut rows: Vec<(u32, u32)> = Vec::with_capacity(uids.len());
         for &uid in uids {
-            let (Some(seq), Some(m)) = (self.seq_of(&mb, uid), mb.message(uid)) else {
+            while at < view.len() && view[at] < uid {
+                at += 1;
+            }
+            if at == view.len() || view[at] != uid {
                 continue;
-            };
-            let unique = crate::maildir::unique_part(m.name()).to_string();
-            let arrival = mb
-                .internal_date(uid)
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let size = match mb.vsize(uid) {
-                Ok(n) => n,
+            }
+            rows.push((uid, at as u32 + 1));
+        }
+        let found: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        let validity = mb.uid_validity();
+        let mut fields = meta::sort_fields_cached(&dir, validity, &found);
+        let missing: Vec<usize> = (0..rows.len()).filter(|&i| fields[i].is_none()).collect();
+        if !missing.is_empty() {
+            let paths: Vec<std::path::PathBuf> = missing
+                .iter()
+                .map(|&i| mb.path(rows[i].0).unwrap_or_default())
+                .collect();
+            let read = read_headers_parallel(paths.iter().map(std::path::PathBuf::as_path));
+            let mut fresh = Vec::with_capacity(missing.len());
+            for (&i, r) in missing.iter().zip(read) {
+                match r {
+                    Ok(h) => {
+                        let f = Arc::new(SortFields::from_header(&h));
+                        fresh.push((rows[i].0, Arc::clone(&f)));
+                        fields[i] = Some(f);
+                    }
+                    // Renamed (flags) or expunged by another program meanwhile: the
+                    // mailbox finds where it is now, or that it is gone.
+                    Err(_) => match mb.open_file(rows[i].0).map(read_header) {
+                        Ok(Ok(h)) => fields[i] = Some(Arc::new(SortFields::from_header(&h))),
+                        Ok(Err(e)) => {
+                            return Err(Failure::no(
+                                Code::ServerBug,
+                                format!("reading a message: {e}"),
+                            ));
+                        }
+                        Err(_) => {}
+                    },
+                }
+            }
+            meta::keep_sort_fields(&dir, validity, fresh);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for ((uid, seq), f) in rows.into_iter().zip(fields) {
+            let Some(fields) = f else { continue };
+            let (arrival, size) = match mb.date_and_vsize(uid) {
+                Ok((t, n)) => (t.max(0) as u64, n),
                 Err(StoreError::NoSuchMessage { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let fields = meta::sort_fields(&dir, &unique, || {
-                mb.open_file(uid)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .and_then(read_header)
+            out.push(Fact {
+                uid,
+                seq,
+                arrival,
+                size,
+                fields,
             });
-            match fields {
-                Ok(fields) => out.push(Fact {
-                    uid,
-                    seq: seq as u32,
-                    arrival,
-                    size,
-                    fields,
-                }),
-                // Expunged by another program meanwhile: not in the answer.
-                Err(_) if mb.message(uid).is_none() => {}
-                Err(e) => {
-                    return Err(Failure::no(
-                        Code::ServerBug,
-                        format!("reading a message: {e}"),
-                    ));
-                }
-            }
         }
         Ok(out)
+    }
+
+    /// Message numbers of `uids` (ascending; those no longer in the view left out).
+    pub fn seqs(&mut self, uids: &[u32]) -> Vec<usize> {
+        let sh = Arc::clone(&self.shared);
+        let Ok(mb) = sh.lock(false) else {
+            return Vec::new();
+        };
+        self.absorb(&mb);
+        let view = self.uids(&mb);
+        let mut at = 0;
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            while at < view.len() && view[at] < uid {
+                at += 1;
+            }
+            if at < view.len() && view[at] == uid {
+                out.push(at + 1);
+            }
+        }
+        out
     }
 
     fn matches(
@@ -1312,6 +1365,41 @@ impl Selected {
         self.absorb(&mb);
         self.seq_of(&mb, uid)
     }
+}
+
+/// The header blocks of the files at `paths`, read by up to eight threads at once (the
+/// caller is on the blocking pool already; the reads are what a cold SORT waits for).
+fn read_headers_parallel<'a>(
+    paths: impl Iterator<Item = &'a std::path::Path>,
+) -> Vec<std::io::Result<Vec<u8>>> {
+    let paths: Vec<&std::path::Path> = paths.collect();
+    let workers = paths.len().div_ceil(64).clamp(1, 8);
+    if workers == 1 {
+        return paths
+            .iter()
+            .map(|p| std::fs::File::open(p).and_then(read_header))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<std::io::Result<Vec<u8>>>> = (0..paths.len()).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut out);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = paths.get(i) else { return };
+                    let r = std::fs::File::open(p).and_then(read_header);
+                    if let Ok(mut v) = results.lock() {
+                        v[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("not read"))))
+        .collect()
 }
 
 /// The header block of a message file (at most 256 KiB of it).

@@ -4,8 +4,8 @@
 //!
 //! Shared by every session in the process and bounded: rendered strings up to
 //! [`RENDERED_BUDGET`] bytes, sort facts up to [`SORT_BUDGET`], parsed trees for the most
-//! recent [`TREES`] messages. Keys are
-//! the Maildir path plus the message's unique name, which never changes for a message.
+//! recent [`TREES`] messages. Keys are the Maildir path plus the message's unique name (sort
+//! facts: plus UIDVALIDITY and UID), neither of which changes for a message.
 
 use super::sort::SortFields;
 use crate::mail::{envelope, mime};
@@ -35,7 +35,9 @@ struct Cache {
     rendered_bytes: usize,
     trees: HashMap<String, Arc<mime::Part>>,
     tree_order: VecDeque<String>,
-    sort: HashMap<String, Arc<SortFields>>,
+    /// Sort facts by Maildir and UIDVALIDITY, then by UID (a message's file never changes,
+    /// and one UID names one message while the UIDVALIDITY holds).
+    sort: HashMap<(std::path::PathBuf, u32), HashMap<u32, Arc<SortFields>>>,
     sort_bytes: usize,
 }
 
@@ -99,25 +101,33 @@ pub fn rendered(
     Ok(r)
 }
 
-/// The SORT/THREAD facts of a message, from the cache or from its `header` block.
-pub fn sort_fields(
+/// The cached SORT/THREAD facts of messages `uids` of the Maildir `dir` (None where not
+/// cached yet), in one look at the cache.
+pub fn sort_fields_cached(
     dir: &Path,
-    unique: &str,
-    header: impl FnOnce() -> io::Result<Vec<u8>>,
-) -> io::Result<Arc<SortFields>> {
-    let k = key(dir, unique);
-    if let Some(f) = cache().lock().ok().and_then(|c| c.sort.get(&k).cloned()) {
-        return Ok(f);
+    uid_validity: u32,
+    uids: &[u32],
+) -> Vec<Option<Arc<SortFields>>> {
+    let Ok(c) = cache().lock() else {
+        return vec![None; uids.len()];
+    };
+    match c.sort.get(&(dir.to_path_buf(), uid_validity)) {
+        Some(m) => uids.iter().map(|u| m.get(u).cloned()).collect(),
+        None => vec![None; uids.len()],
     }
-    let f = Arc::new(SortFields::from_header(&header()?));
-    if let Ok(mut c) = cache().lock() {
-        let size = f.weight() + k.len() + 64;
-        if c.sort_bytes + size > SORT_BUDGET {
-            c.sort.clear();
-            c.sort_bytes = 0;
-        }
-        c.sort_bytes += size;
-        c.sort.insert(k, Arc::clone(&f));
+}
+
+/// Keeps the SORT/THREAD facts of messages of `dir` (computed by the caller), by UID.
+pub fn keep_sort_fields(dir: &Path, uid_validity: u32, facts: Vec<(u32, Arc<SortFields>)>) {
+    let Ok(mut c) = cache().lock() else { return };
+    let size: usize = facts.iter().map(|(_, f)| f.weight() + 48).sum();
+    if c.sort_bytes + size > SORT_BUDGET {
+        c.sort.clear();
+        c.sort_bytes = 0;
     }
-    Ok(f)
+    c.sort_bytes += size;
+    c.sort
+        .entry((dir.to_path_buf(), uid_validity))
+        .or_default()
+        .extend(facts);
 }

@@ -203,6 +203,29 @@ fn by_key(a: &Msg<'_>, b: &Msg<'_>, key: SortKey) -> Ordering {
 
 /// Orders `msgs` by `criteria` (each maybe REVERSE), then by message number.
 pub fn sort(msgs: &mut [Msg<'_>], criteria: &[SortCriterion]) {
+    // One numeric key (the common DATE / ARRIVAL / SIZE): sorted on a flat copy of it.
+    if let [c] = criteria
+        && matches!(c.key, SortKey::Arrival | SortKey::Date | SortKey::Size)
+    {
+        let key = |m: &Msg<'_>| match c.key {
+            SortKey::Arrival => m.arrival,
+            SortKey::Date => m.sent(),
+            _ => m.size,
+        };
+        let mut keyed: Vec<(u64, u32, usize)> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (key(m), m.seq, i))
+            .collect();
+        if c.reverse {
+            keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        } else {
+            keyed.sort_unstable();
+        }
+        let sorted: Vec<Msg<'_>> = keyed.iter().map(|&(_, _, i)| msgs[i]).collect();
+        msgs.copy_from_slice(&sorted);
+        return;
+    }
     msgs.sort_by(|a, b| {
         for c in criteria {
             let o = by_key(a, b, c.key);

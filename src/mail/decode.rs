@@ -1,11 +1,14 @@
-//! Turning message text into searchable UTF-8, without crates: RFC 2047 encoded words in
-//! header values, streaming quoted-printable and base64 decoders, a few charsets, and a
-//! case-insensitive substring [`Finder`] that works across chunk boundaries.
+//! Turning message text into searchable UTF-8: RFC 2047 encoded words in header values,
+//! streaming quoted-printable and base64 decoders, charsets, and a case-insensitive substring
+//! [`Finder`] that works across chunk boundaries.
 //!
 //! Charsets: UTF-8; US-ASCII (8-bit bytes that are not UTF-8 read as windows-1252, as
 //! mislabelled mail usually is); ISO-8859-1 and windows-1252 (both through the windows-1252
-//! table, as browsers do); ISO-8859-15. Anything else is read as UTF-8 with U+FFFD for bytes
-//! that are not (ASCII is always kept). Decoders never fail: garbage is skipped or passed on.
+//! table, as browsers do); ISO-8859-15 — these by hand, on the hot path; every other label the
+//! WHATWG Encoding Standard knows (ISO-8859-x, KOI8, Shift_JIS, EUC-JP, ISO-2022-JP, GBK,
+//! gb18030, Big5, EUC-KR, UTF-16…) through `encoding_rs`. An unknown label is read as UTF-8
+//! with U+FFFD for bytes that are not (ASCII is always kept). Decoders never fail: garbage
+//! is replaced or passed on.
 //!
 //! Case folding is `char::to_lowercase` per character (ASCII fast path): it covers ASCII,
 //! Latin-1, Latin Extended-A/B, Greek and Cyrillic; it is not full Unicode case folding
@@ -21,6 +24,8 @@ pub enum Charset {
     /// ISO-8859-1 and windows-1252 (decoded with the windows-1252 table).
     Windows1252,
     Latin9,
+    /// Any other charset the Encoding Standard has.
+    Other(&'static encoding_rs::Encoding),
     /// Not known: UTF-8 where valid, U+FFFD elsewhere.
     Unknown,
 }
@@ -39,7 +44,12 @@ impl Charset {
             b"iso-8859-15" | b"iso8859-15" | b"iso_8859-15" | b"latin9" | b"latin-9" | b"l9" => {
                 Charset::Latin9
             }
-            _ => Charset::Unknown,
+            _ => match encoding_rs::Encoding::for_label_no_replacement(&l) {
+                Some(e) if e == encoding_rs::UTF_8 => Charset::Utf8,
+                Some(e) if e == encoding_rs::WINDOWS_1252 => Charset::Windows1252,
+                Some(e) => Charset::Other(e),
+                None => Charset::Unknown,
+            },
         }
     }
 }
@@ -81,10 +91,26 @@ fn push_char(out: &mut Vec<u8>, c: char) {
 
 /// Converts a charset's bytes to UTF-8, chunk by chunk (a multi-byte UTF-8 sequence may be
 /// split across chunks).
-#[derive(Debug, Clone)]
 pub struct CharsetDecoder {
     charset: Charset,
     carry: Vec<u8>,
+    /// The decoder of an [`Charset::Other`] charset (it keeps its own partial sequences).
+    other: Option<Box<encoding_rs::Decoder>>,
+}
+
+impl std::fmt::Debug for CharsetDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CharsetDecoder")
+            .field("charset", &self.charset)
+            .finish()
+    }
+}
+
+impl Clone for CharsetDecoder {
+    /// A fresh decoder of the same charset (partial input is not carried over).
+    fn clone(&self) -> Self {
+        CharsetDecoder::new(self.charset)
+    }
 }
 
 impl CharsetDecoder {
@@ -92,12 +118,36 @@ impl CharsetDecoder {
         CharsetDecoder {
             charset,
             carry: Vec::new(),
+            other: match charset {
+                Charset::Other(e) => Some(Box::new(e.new_decoder_without_bom_handling())),
+                _ => None,
+            },
+        }
+    }
+
+    fn other_into(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
+        let Some(d) = self.other.as_mut() else { return };
+        let mut rest = input;
+        loop {
+            let room = d
+                .max_utf8_buffer_length(rest.len())
+                .unwrap_or(rest.len() * 3 + 16)
+                .max(16);
+            let start = out.len();
+            out.resize(start + room, 0);
+            let (result, read, written, _) = d.decode_to_utf8(rest, &mut out[start..], last);
+            out.truncate(start + written);
+            rest = &rest[read..];
+            if result == encoding_rs::CoderResult::InputEmpty {
+                return;
+            }
         }
     }
 
     /// Appends the UTF-8 form of `input` to `out`.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match self.charset {
+            Charset::Other(_) => self.other_into(input, false, out),
             Charset::Windows1252 | Charset::Latin9 => {
                 let map = if self.charset == Charset::Latin9 {
                     latin9
@@ -127,6 +177,10 @@ impl CharsetDecoder {
 
     /// Flushes an incomplete trailing sequence (as U+FFFD or windows-1252).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if matches!(self.charset, Charset::Other(_)) {
+            self.other_into(&[], true, out);
+            return;
+        }
         let fallback = self.charset == Charset::UsAscii;
         for b in std::mem::take(&mut self.carry) {
             push_char(out, if fallback { cp1252(b) } else { '\u{FFFD}' });
@@ -639,5 +693,36 @@ mod tests {
                 let _ = to_utf8(cs, &v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod charset_tests {
+    use super::*;
+
+    #[test]
+    fn cjk_and_greek_encoded_words_decode() {
+        for (raw, want) in [
+            ("=?gb2312?B?w/fM7CBpbmNpZGVudA==?=", "明天 incident"),
+            ("=?utf-8?Q?=E6=98=8E=E5=A4=A9_incident?=", "明天 incident"),
+            ("=?euc-kr?Q?=B3=BB=C0=CF_be?=", "내일 be"),
+            ("=?iso-8859-7?B?w+Xp4SBiZQ==?=", "Γεια be"),
+            ("=?iso-2022-jp?B?GyRCSnM5cBsoQiBvZmZpY2U=?=", "報告 office"),
+            ("=?shift_jis?Q?=96=BE=93=FA_build?=", "明日 build"),
+            ("=?big5?B?s/inaSBvZmZpY2U=?=", "報告 office"),
+        ] {
+            assert_eq!(decode_header(raw.as_bytes()), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_multibyte_sequence_split_across_chunks_decodes() {
+        let mut d = CharsetDecoder::new(Charset::from_label(b"Shift_JIS"));
+        let mut out = Vec::new();
+        for b in [0x96u8, 0xBE, 0x93, 0xFA] {
+            d.feed(&[b], &mut out);
+        }
+        d.finish(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "明日");
     }
 }

@@ -677,6 +677,22 @@ impl Mailbox {
         Ok(self.msgs[idx].vsize)
     }
 
+    /// INTERNALDATE (Unix seconds) and RFC822.SIZE together, with one lookup of the
+    /// message (SORT asks them of every message).
+    pub fn date_and_vsize(&mut self, uid: u32) -> Result<(i64, u64), StoreError> {
+        let idx = self.index(uid).ok_or(StoreError::NoSuchMessage { uid })?;
+        let m = &self.msgs[idx];
+        if m.mtime != NO_MTIME && m.vsize != UNKNOWN {
+            return Ok((m.mtime, m.vsize));
+        }
+        let t = self.internal_date(uid)?;
+        let secs = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_secs() as i64,
+            Err(e) => -(e.duration().as_secs() as i64),
+        };
+        Ok((secs, self.vsize(uid)?))
+    }
+
     /// INTERNALDATE: the file's modification time.
     pub fn internal_date(&mut self, uid: u32) -> Result<SystemTime, StoreError> {
         let idx = self.index(uid).ok_or(StoreError::NoSuchMessage { uid })?;

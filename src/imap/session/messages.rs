@@ -425,7 +425,7 @@ fn search(
     let nums: Vec<usize> = if args.uid {
         uids.iter().map(|&u| u as usize).collect()
     } else {
-        uids.iter().filter_map(|&u| sel.seq(u)).collect()
+        sel.seqs(&uids)
     };
     let Some(ret) = &args.returns else {
         let mut line = String::from("* SEARCH");
