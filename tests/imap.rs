@@ -1403,3 +1403,49 @@ fn imapclient_sorts_and_threads_like_dovecot() {
         assert!(ours.lines().any(|l| l == want), "no {want:?} in\n{ours}");
     }
 }
+
+#[test]
+fn binary_sends_decoded_bytes_with_nul_as_literal8_and_append_takes_literal8() {
+    let t = Setup::new();
+    let s = t.serve();
+    let mut c = s.raw();
+    c.cmd("a1", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    // A message with a base64 part of raw bytes (NULs, CR and LF among them), stored through
+    // APPEND with a literal8 (RFC 3516 §4.4).
+    let bytes: Vec<u8> = (0u8..=255).chain([0, 0, 13, 10, 13]).collect();
+    let b64 = base64_encode(&bytes);
+    let msg = format!(
+        "From: a@x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\
+         Content-Type: text/plain\r\n\r\nhi\r\n--q\r\nContent-Type: application/octet-stream\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--q--\r\n"
+    );
+    c.send(format!("a2 APPEND INBOX ~{{{}+}}\r\n", msg.len()).as_bytes());
+    c.send(msg.as_bytes());
+    c.send(b"\r\n");
+    let r = c.until("a2");
+    assert!(r.last().unwrap().starts_with("a2 OK"), "{r:?}");
+    c.cmd("a3", "SELECT INBOX");
+    c.send(b"a4 FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])\r\n");
+    let mut got = Vec::new();
+    while !got.windows(6).any(|w| w == b"\r\na4 O") {
+        let mut buf = [0u8; 4096];
+        let n = c.s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = format!(
+        "* 1 FETCH (BINARY.SIZE[2] {} BINARY[2] ~{{{}}}\r\n",
+        bytes.len(),
+        bytes.len()
+    );
+    assert!(
+        got.starts_with(head.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(&got[head.len()..head.len() + bytes.len()], &bytes[..]);
+    assert_eq!(
+        &got[head.len() + bytes.len()..head.len() + bytes.len() + 3],
+        b")\r\n"
+    );
+}

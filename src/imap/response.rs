@@ -21,9 +21,12 @@ pub enum Chunk {
         len: u64,
         /// Turn bare LF into CRLF while streaming.
         crlf: bool,
-        /// Bytes of the (converted) stream to skip first and then to send: `<partial>`.
+        /// Bytes of the (converted, then decoded) stream to skip first and then to send:
+        /// `<partial>`.
         skip: u64,
         take: u64,
+        /// The transfer encoding to undo after the CRLF conversion (BINARY, RFC 3516).
+        decode: crate::mail::binary::Transfer,
     },
 }
 

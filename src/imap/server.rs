@@ -820,7 +820,17 @@ impl Connection {
                     crlf,
                     skip,
                     take,
-                } => stream_file(&mut self.wire, &file, offset, len, crlf, skip, take).await?,
+                    decode,
+                } => {
+                    let span = Span {
+                        offset,
+                        len,
+                        crlf,
+                        skip,
+                        take,
+                    };
+                    stream_file(&mut self.wire, &file, span, decode).await?
+                }
             }
         }
         self.wire.flush().await
@@ -831,24 +841,41 @@ fn ctx_login_delay(ctx: &Context) -> Duration {
     ctx.login_failure_delay
 }
 
-/// Streams `len` raw bytes of `path` from `offset`, optionally turning bare LF into CRLF, and
-/// of that stream skips `skip` bytes and sends `take`. A file that shrank meanwhile is padded
-/// with spaces so the announced literal length still holds (the client sees a damaged message
-/// rather than a broken protocol).
+/// What of a file [`stream_file`] sends: `len` raw bytes from `offset`, bare LF turned into
+/// CRLF if `crlf`, and of that stream (decoded) `skip` bytes skipped and `take` sent.
+struct Span {
+    offset: u64,
+    len: u64,
+    crlf: bool,
+    skip: u64,
+    take: u64,
+}
+
+/// Streams a [`Span`] of a message file, undoing `decode` (BINARY) after the CRLF
+/// conversion. A file that shrank meanwhile is padded with spaces so the announced literal
+/// length still holds (the client sees a damaged message rather than a broken protocol).
 async fn stream_file(
     w: &mut Wire,
     file: &Arc<std::fs::File>,
-    mut offset: u64,
-    len: u64,
-    crlf: bool,
-    mut skip: u64,
-    mut take: u64,
+    span: Span,
+    decode: crate::mail::binary::Transfer,
 ) -> io::Result<()> {
+    let Span {
+        mut offset,
+        len,
+        crlf,
+        mut skip,
+        mut take,
+    } = span;
+    let mut decoder = crate::mail::binary::Decoder::new(decode);
+    let identity = decode == crate::mail::binary::Transfer::Identity;
     let mut raw = vec![0u8; 64 * 1024];
     let mut conv: Vec<u8> = Vec::with_capacity(if crlf { 64 * 1024 } else { 0 });
+    let mut decoded: Vec<u8> = Vec::new();
     let mut left = len;
     let mut prev_cr = false;
-    while take > 0 {
+    let mut finished = false;
+    while take > 0 && !finished {
         let want = (raw.len() as u64).min(left) as usize;
         // Positioned reads (the file is shared, its cursor is not ours), on the blocking pool:
         // a slow file system must not stall the executor.
@@ -866,14 +893,6 @@ async fn stream_file(
             0
         };
         offset += n as u64;
-        if n == 0 {
-            // Shorter than when the answer was built (truncated by another program): pad
-            // what is still owed, as the literal's length was already sent.
-            let pad = vec![b' '; take.min(64 * 1024) as usize];
-            w.write_all(&pad).await?;
-            take -= pad.len() as u64;
-            continue;
-        }
         left -= n as u64;
         let data: &[u8] = if crlf {
             conv.clear();
@@ -888,6 +907,20 @@ async fn stream_file(
         } else {
             &raw[..n]
         };
+        let data: &[u8] = if identity {
+            data
+        } else {
+            decoded.clear();
+            if n == 0 {
+                decoder.finish(&mut decoded);
+            } else {
+                decoder.feed(data, &mut decoded);
+            }
+            &decoded
+        };
+        if n == 0 {
+            finished = true;
+        }
         let mut d = data;
         if skip > 0 {
             let s = skip.min(d.len() as u64) as usize;
@@ -899,6 +932,13 @@ async fn stream_file(
             w.write_all(&d[..t]).await?;
             take -= t as u64;
         }
+    }
+    // Shorter than when the answer was built (truncated by another program): pad what is
+    // still owed, as the literal's length was already sent.
+    while take > 0 {
+        let pad = vec![b' '; take.min(64 * 1024) as usize];
+        w.write_all(&pad).await?;
+        take -= pad.len() as u64;
     }
     Ok(())
 }

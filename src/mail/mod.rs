@@ -4,6 +4,7 @@
 //! streaming text search behind IMAP SEARCH, the base subject of SORT and THREAD.
 
 pub mod address;
+pub mod binary;
 pub mod decode;
 pub mod envelope;
 pub mod header;

@@ -26,7 +26,7 @@
 //! ```
 //! In expected lines: `?` is any one token, `?name` any token (the same every time it appears),
 //! `...` any number of tokens; a client line may send a captured token back as `{?name}`;
-//! atoms compare case-insensitively; a quoted string and a literal
+//! atoms compare case-insensitively; a quoted string and a literal (or literal8, `~{n}`)
 //! with the same content are equal; FETCH and STATUS items compare as an unordered set of
 //! name/value pairs, flag lists (FLAGS, PERMANENTFLAGS) and LIST/LSUB attributes as sets; a status response's human-readable text is not
 //! compared, and without a `[code]` in the expectation any code is accepted. Unexpected
@@ -483,6 +483,11 @@ impl Lexer<'_> {
                 }
                 self.i += 1;
                 Some(Tok::Str(s))
+            }
+            // A literal8 (`~{n}`, RFC 3516) is a string like any literal.
+            b'~' if b.get(self.i + 1) == Some(&b'{') => {
+                self.i += 1;
+                self.tok()
             }
             b'{' => {
                 let rest = &b[self.i..];

@@ -27,6 +27,8 @@ pub enum Code {
     TooBig,
     TryCreate,
     Unavailable,
+    /// BINARY of a part whose Content-Transfer-Encoding is not known (RFC 3516).
+    UnknownCte,
     UseAttr,
 }
 
@@ -48,6 +50,7 @@ impl Code {
             Code::TooBig => "TOOBIG",
             Code::TryCreate => "TRYCREATE",
             Code::Unavailable => "UNAVAILABLE",
+            Code::UnknownCte => "UNKNOWN-CTE",
             Code::UseAttr => "USEATTR",
         }
     }
