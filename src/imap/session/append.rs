@@ -1,8 +1,9 @@
 //! APPEND and MULTIAPPEND (RFC 3501 §6.3.11, RFC 3502), streamed: the server hands the head,
 //! then the literal's bytes as they arrive, then the end. Each message is written straight
-//! into the target's `tmp/` and stored through the shared mailbox when it is open here, so
-//! sessions that have it selected hear of it at once; the tagged OK carries APPENDUID
-//! (RFC 4315). A limit (APPENDLIMIT, RFC 7889), a bad flag or UTF8 data without ENABLE
+//! into the target's `tmp/` and made durable there; when the command ends well they are all
+//! stored, through the shared mailbox when it is open here (so sessions that have it
+//! selected hear of it at once), a MULTIAPPEND's messages under one lock of it; when any
+//! message fails none is stored (RFC 3502 §6). The tagged OK carries APPENDUID (RFC 4315). A limit (APPENDLIMIT, RFC 7889), a bad flag or UTF8 data without ENABLE
 //! refuse the message before its literal is read.
 
 use super::error::{Code, Failure};
@@ -25,9 +26,8 @@ pub(super) struct Append {
     flags: Flags,
     keywords: Vec<String>,
     date: Option<SystemTime>,
-    /// The UIDs of the messages stored so far, and their UIDVALIDITY.
-    done: Vec<u32>,
-    validity: u32,
+    /// The messages received whole (durable in `tmp/`, removed if the command fails).
+    ready: Vec<(crate::maildir::Durable, Flags, Vec<String>)>,
     /// Why the command fails (answered at its end: the literal is read to its end first).
     failed: Option<Failure>,
 }
@@ -44,8 +44,7 @@ impl Session {
                     flags: Flags::default(),
                     keywords: Vec::new(),
                     date: None,
-                    done: Vec::new(),
-                    validity: 0,
+                    ready: Vec::new(),
                     failed: None,
                 });
                 self.append_next(&head.message, out)
@@ -103,29 +102,89 @@ impl Session {
         self.store_spooled();
     }
 
-    /// The APPEND command ended.
+    /// The APPEND command ended: every message is stored, or (one failed) none.
     pub fn append_done(&mut self, out: &mut Output) {
         self.store_spooled();
         let Some(a) = self.append.take() else { return };
-        match a.failed {
-            Some(f) => f.answer(out, &a.tag),
-            None => {
+        if let Some(f) = a.failed {
+            // The messages received whole go with `a.ready` (their tmp/ files removed).
+            f.answer(out, &a.tag);
+            return;
+        }
+        match self.commit(&a) {
+            Ok((uids, validity)) => {
+                for &uid in &uids {
+                    // Stored into the selected mailbox: this session learns of it first, so
+                    // it is \Recent here (as in Dovecot).
+                    if let Some(sel) = self.selected.as_mut()
+                        && sel.dir() == &*a.dir
+                    {
+                        sel.claim_recent(uid);
+                    }
+                }
+                // Sessions that have it selected look at once.
+                self.ctx.mailboxes.notify(&a.dir);
                 self.sync_selected(out, true);
-                let uids: Vec<usize> = a.done.iter().map(|&u| u as usize).collect();
+                let uids: Vec<usize> = uids.iter().map(|&u| u as usize).collect();
                 ok(
                     out,
                     &a.tag,
                     &format!(
-                        "[APPENDUID {} {}] APPEND completed",
-                        a.validity,
+                        "[APPENDUID {validity} {}] APPEND completed",
                         compress(&uids)
                     ),
                 );
             }
+            Err(f) => f.answer(out, &a.tag),
         }
     }
 
-    /// One message's literal is complete: store it.
+    /// Stores the messages of a whole APPEND: (their UIDs, UIDVALIDITY). A single message goes
+    /// through the shared table if the mailbox is open here, else straight into the Maildir;
+    /// several go in under one lock of the shared table, and if one cannot be stored the ones
+    /// before it are expunged again, so no session sees part of a MULTIAPPEND.
+    fn commit(&self, a: &Append) -> Result<(Vec<u32>, u32), Failure> {
+        if let [(durable, flags, keywords)] = a.ready.as_slice() {
+            let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            let (uid, validity) = match self.ctx.mailboxes.get(&a.dir) {
+                Some(shared) => shared.lock(false)?.store_durable(durable, *flags, &k)?,
+                None => store::store_durable(
+                    &a.dir,
+                    durable,
+                    *flags,
+                    &k,
+                    crate::maildir::uidlist::LockOptions::DOVECOT,
+                )?,
+            };
+            return Ok((vec![uid], validity));
+        }
+        let shared = self.ctx.mailboxes.open(&a.dir)?;
+        let mut g = shared.lock(false)?;
+        let mut uids = Vec::with_capacity(a.ready.len());
+        let mut validity = 0;
+        for (durable, flags, keywords) in &a.ready {
+            let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            match g.store_durable(durable, *flags, &k) {
+                Ok((uid, v)) => {
+                    uids.push(uid);
+                    validity = v;
+                }
+                Err(e) => {
+                    if let Err(undo) = g.expunge(&uids) {
+                        crate::warn!(
+                            "imap",
+                            "{}: undoing a failed MULTIAPPEND: {undo}",
+                            a.dir.display()
+                        );
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok((uids, validity))
+    }
+
+    /// One message's literal is complete: make it durable in `tmp/` (stored at the end).
     fn store_spooled(&mut self) {
         let Some(a) = self.append.as_mut() else {
             return;
@@ -136,38 +195,10 @@ impl Session {
         if a.failed.is_some() {
             return;
         }
-        let kws: Vec<&str> = a.keywords.iter().map(String::as_str).collect();
         let tmp = incoming.path().to_path_buf();
-        let r = incoming
-            .finish(a.date)
-            .map_err(|err| store::StoreError::Io { path: tmp, err })
-            .and_then(|durable| match self.ctx.mailboxes.get(&a.dir) {
-                // Open in this process: through its shared table, which takes the message in
-                // at once.
-                Some(shared) => shared.lock(false)?.store_durable(&durable, a.flags, &kws),
-                None => store::store_durable(
-                    &a.dir,
-                    &durable,
-                    a.flags,
-                    &kws,
-                    crate::maildir::uidlist::LockOptions::DOVECOT,
-                ),
-            });
-        match r {
-            Ok((uid, validity)) => {
-                a.done.push(uid);
-                a.validity = validity;
-                // Stored into the selected mailbox: this session learns of it first, so it is
-                // \Recent here (as in Dovecot).
-                if let Some(sel) = self.selected.as_mut()
-                    && sel.dir() == &*a.dir
-                {
-                    sel.claim_recent(uid);
-                }
-                // Sessions that have it selected look at once.
-                self.ctx.mailboxes.notify(&a.dir);
-            }
-            Err(e) => a.failed = Some(e.into()),
+        match incoming.finish(a.date) {
+            Ok(d) => a.ready.push((d, a.flags, std::mem::take(&mut a.keywords))),
+            Err(err) => a.failed = Some(store::StoreError::Io { path: tmp, err }.into()),
         }
     }
 }
