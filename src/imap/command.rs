@@ -631,6 +631,8 @@ pub enum FetchAttr<'a> {
     BodyStructure,
     Uid,
     ModSeq,
+    /// `PREVIEW` / `PREVIEW (LAZY)` (RFC 8970): a text snippet of the message.
+    Preview,
     /// `BODY[section]<partial>` or, with `peek`, `BODY.PEEK[...]`.
     BodySection {
         peek: bool,

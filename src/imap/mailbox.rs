@@ -824,6 +824,21 @@ impl Selected {
                     items.extend_from_slice(name.as_bytes());
                     items.extend_from_slice(val);
                 }
+                FetchAttr::Preview => {
+                    let mb = &mut *mb;
+                    let p = meta::preview(&dir, &unique, || {
+                        let t = load_tree(mb, &mut file, &mut tree).map_err(FetchError::into_io)?;
+                        let f = open(mb, &mut file).map_err(FetchError::into_io)?;
+                        crate::mail::preview::preview(&t, &*f)
+                    })
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => FetchError::Gone,
+                        _ => FetchError::No(Failure::no(Code::ServerBug, e.to_string())),
+                    })?;
+                    sep(&mut items, &mut first);
+                    items.extend_from_slice(b"PREVIEW ");
+                    crate::mail::envelope::string(&mut items, p.as_bytes());
+                }
                 FetchAttr::ModSeq => {
                     let ms = mb.message(uid).map(|m| m.modseq()).unwrap_or(0).max(1);
                     sep(&mut items, &mut first);

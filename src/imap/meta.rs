@@ -1,6 +1,6 @@
 //! Per-message metadata that FETCH, SORT and THREAD need and that costs a file read to
 //! compute: the parsed MIME tree (for BODY[section]), the rendered ENVELOPE, BODYSTRUCTURE and
-//! BODY strings, and the header facts messages are sorted and threaded on.
+//! BODY strings, PREVIEW snippets, and the header facts messages are sorted and threaded on.
 //!
 //! Shared by every session in the process and bounded: rendered strings up to
 //! [`RENDERED_BUDGET`] bytes, sort facts up to [`SORT_BUDGET`], parsed trees for the most
@@ -33,6 +33,8 @@ pub struct Rendered {
 struct Cache {
     rendered: HashMap<String, Arc<Rendered>>,
     rendered_bytes: usize,
+    /// PREVIEW snippets (RFC 8970), counted in the rendered budget.
+    previews: HashMap<String, Arc<str>>,
     trees: HashMap<String, Arc<mime::Part>>,
     tree_order: VecDeque<String>,
     /// Sort facts by Maildir and UIDVALIDITY, then by UID (a message's file never changes,
@@ -93,12 +95,41 @@ pub fn rendered(
         let size = r.envelope.len() + r.bodystructure.len() + r.body.len() + k.len() + 64;
         if c.rendered_bytes + size > RENDERED_BUDGET {
             c.rendered.clear();
+            c.previews.clear();
             c.rendered_bytes = 0;
         }
         c.rendered_bytes += size;
         c.rendered.insert(k, Arc::clone(&r));
     }
     Ok(r)
+}
+
+/// The PREVIEW of a message (RFC 8970), from the cache or computed by `make`.
+pub fn preview(
+    dir: &Path,
+    unique: &str,
+    make: impl FnOnce() -> io::Result<String>,
+) -> io::Result<Arc<str>> {
+    let k = key(dir, unique);
+    if let Some(p) = cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.previews.get(&k).cloned())
+    {
+        return Ok(p);
+    }
+    let p: Arc<str> = Arc::from(make()?);
+    if let Ok(mut c) = cache().lock() {
+        let size = p.len() + k.len() + 64;
+        if c.rendered_bytes + size > RENDERED_BUDGET {
+            c.rendered.clear();
+            c.previews.clear();
+            c.rendered_bytes = 0;
+        }
+        c.rendered_bytes += size;
+        c.previews.insert(k, Arc::clone(&p));
+    }
+    Ok(p)
 }
 
 /// The cached SORT/THREAD facts of messages `uids` of the Maildir `dir` (None where not

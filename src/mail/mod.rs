@@ -10,5 +10,6 @@ pub mod envelope;
 pub mod header;
 pub mod lex;
 pub mod mime;
+pub mod preview;
 pub mod search;
 pub mod subject;

@@ -172,15 +172,19 @@ impl Sink for SearchSink {
     }
 }
 
-struct ContentInfo {
-    message_type: bool,
-    charset: Option<Vec<u8>>,
-    cte: Option<Vec<u8>>,
+/// What the Content-* fields of a part say (for a part that is not MIME, nothing).
+pub(crate) struct ContentInfo {
+    pub(crate) message_type: bool,
+    /// `type/subtype`, lowercased; empty when there is no usable Content-Type.
+    pub(crate) media: Vec<u8>,
+    pub(crate) charset: Option<Vec<u8>>,
+    pub(crate) cte: Option<Vec<u8>>,
 }
 
-fn content_info(part: &Part) -> ContentInfo {
+pub(crate) fn content_info(part: &Part) -> ContentInfo {
     let mut info = ContentInfo {
         message_type: false,
+        media: Vec::new(),
         charset: None,
         cte: None,
     };
@@ -196,6 +200,7 @@ fn content_info(part: &Part) -> ContentInfo {
             let r = lx.content_type(&mut t);
             info.message_type = t.len() >= 8 && t[..8].eq_ignore_ascii_case(b"message/");
             if r.is_ok() {
+                info.media = t.to_ascii_lowercase();
                 info.charset = lx
                     .params()
                     .into_iter()

@@ -1556,6 +1556,18 @@ impl<'a> P<'a> {
             b"BODYSTRUCTURE" => FetchAttr::BodyStructure,
             b"UID" => FetchAttr::Uid,
             b"MODSEQ" => FetchAttr::ModSeq,
+            b"PREVIEW" => {
+                // `PREVIEW (LAZY)` may answer NIL when not at hand; ours always is. (A ` (`
+                // after a lone PREVIEW may also open the FETCH modifiers.)
+                if self
+                    .rest()
+                    .get(..7)
+                    .is_some_and(|r| r.eq_ignore_ascii_case(b" (LAZY)"))
+                {
+                    self.pos += 7;
+                }
+                FetchAttr::Preview
+            }
             b"BODY" if !at_bracket => FetchAttr::Body,
             b"BODY" | b"BODY.PEEK" => {
                 let peek = name.len() > 4;

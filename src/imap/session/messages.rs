@@ -545,6 +545,7 @@ fn own_attr(a: &FetchAttr<'_>) -> FetchAttr<'static> {
         FetchAttr::BodyStructure => FetchAttr::BodyStructure,
         FetchAttr::Uid => FetchAttr::Uid,
         FetchAttr::ModSeq => FetchAttr::ModSeq,
+        FetchAttr::Preview => FetchAttr::Preview,
         FetchAttr::Binary {
             peek,
             part,
