@@ -21,7 +21,7 @@ enum Kind {
 }
 
 /// The first leaf of `kind` (depth first), with the embedded messages' parts too.
-fn first_of<'a>(p: &'a Part, want: Kind) -> Option<&'a Part> {
+fn first_of(p: &Part, want: Kind) -> Option<&Part> {
     if let Some(m) = p.message() {
         return first_of(m, want);
     }
