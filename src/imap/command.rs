@@ -579,6 +579,12 @@ pub enum SearchKey<'a> {
     SentOn(Date),
     SentSince(Date),
     Since(Date),
+    /// `SAVEDBEFORE`/`SAVEDON`/`SAVEDSINCE` (RFC 8514): by the day the message was saved.
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    /// `SAVEDATESUPPORTED` (RFC 8514): every message of a mailbox that keeps save dates.
+    SaveDateSupported,
     Smaller(u64),
     /// `OLDER n` (RFC 5032 WITHIN): INTERNALDATE more than n seconds ago.
     Older(u64),
@@ -633,6 +639,8 @@ pub enum FetchAttr<'a> {
     ModSeq,
     /// `PREVIEW` / `PREVIEW (LAZY)` (RFC 8970): a text snippet of the message.
     Preview,
+    /// `SAVEDATE` (RFC 8514): when the message was saved into this mailbox.
+    SaveDate,
     /// `BODY[section]<partial>` or, with `peek`, `BODY.PEEK[...]`.
     BodySection {
         peek: bool,

@@ -824,6 +824,14 @@ impl Selected {
                     items.extend_from_slice(name.as_bytes());
                     items.extend_from_slice(val);
                 }
+                FetchAttr::SaveDate => {
+                    sep(&mut items, &mut first);
+                    items.extend_from_slice(b"SAVEDATE ");
+                    match crate::maildir::save_time(&unique) {
+                        Some(t) => items.extend_from_slice(response::internal_date(t).as_bytes()),
+                        None => items.extend_from_slice(b"NIL"),
+                    }
+                }
                 FetchAttr::Preview => {
                     let mb = &mut *mb;
                     let p = meta::preview(&dir, &unique, || {
@@ -1330,6 +1338,20 @@ impl Selected {
                 match key {
                     K::Older(_) => age > *n,
                     _ => age <= *n,
+                }
+            }
+            K::SaveDateSupported => true,
+            K::SavedBefore(d) | K::SavedOn(d) | K::SavedSince(d) => {
+                let Some(t) = crate::maildir::save_time(crate::maildir::unique_part(m.name()))
+                else {
+                    return Ok(false);
+                };
+                let day = (t as i64).div_euclid(86_400);
+                let want = d.days_since_epoch();
+                match key {
+                    K::SavedBefore(_) => day < want,
+                    K::SavedOn(_) => day == want,
+                    _ => day >= want,
                 }
             }
             K::Before(d) | K::On(d) | K::Since(d) => {

@@ -75,6 +75,17 @@ impl AsRef<Path> for MaildirPath {
     }
 }
 
+/// When a message was saved into its Maildir (RFC 8514 SAVEDATE), from its unique name: a
+/// delivery, APPEND or COPY names the new file `<seconds>.<…>` at that moment (s3imap,
+/// Dovecot and the Maildir convention alike). None for a name that does not start so.
+pub fn save_time(unique: &str) -> Option<u64> {
+    let secs = unique.split('.').next()?;
+    if secs.is_empty() || secs.len() > 12 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    secs.parse().ok().filter(|&t| t > 0)
+}
+
 /// The directory of `address`'s mail under `mail_root`, for an address that cannot reach
 /// outside it ([`crate::mail::address::check_address`]: no `/`, no leading `.`, no control
 /// characters); the reason otherwise.
@@ -532,5 +543,19 @@ mod tests {
         fs::rename(user.join("new/u1,S=1,W=1"), user.join("cur/u1,S=1,W=1:2,S")).unwrap();
         assert!(unique_parts(&user).unwrap().contains("u1"));
         fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod save_time_tests {
+    use super::save_time;
+
+    #[test]
+    fn save_time_from_unique_names() {
+        assert_eq!(save_time("1764662400.M1P2Q3.host"), Some(1_764_662_400));
+        assert_eq!(save_time("1700000000.S3Iab.s3imap"), Some(1_700_000_000));
+        assert_eq!(save_time("msg.123"), None);
+        assert_eq!(save_time(""), None);
+        assert_eq!(save_time("0.x"), None);
     }
 }

@@ -1377,6 +1377,10 @@ impl<'a> P<'a> {
             b"SENTBEFORE" => SearchKey::SentBefore(date(self)?),
             b"SENTON" => SearchKey::SentOn(date(self)?),
             b"SENTSINCE" => SearchKey::SentSince(date(self)?),
+            b"SAVEDBEFORE" => SearchKey::SavedBefore(date(self)?),
+            b"SAVEDON" => SearchKey::SavedOn(date(self)?),
+            b"SAVEDSINCE" => SearchKey::SavedSince(date(self)?),
+            b"SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
             b"HEADER" => {
                 self.sp("header field name")?;
                 let field = self.astring("header field name")?;
@@ -1556,6 +1560,7 @@ impl<'a> P<'a> {
             b"BODYSTRUCTURE" => FetchAttr::BodyStructure,
             b"UID" => FetchAttr::Uid,
             b"MODSEQ" => FetchAttr::ModSeq,
+            b"SAVEDATE" => FetchAttr::SaveDate,
             b"PREVIEW" => {
                 // `PREVIEW (LAZY)` may answer NIL when not at hand; ours always is. (A ` (`
                 // after a lone PREVIEW may also open the FETCH modifiers.)

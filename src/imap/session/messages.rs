@@ -546,6 +546,7 @@ fn own_attr(a: &FetchAttr<'_>) -> FetchAttr<'static> {
         FetchAttr::Uid => FetchAttr::Uid,
         FetchAttr::ModSeq => FetchAttr::ModSeq,
         FetchAttr::Preview => FetchAttr::Preview,
+        FetchAttr::SaveDate => FetchAttr::SaveDate,
         FetchAttr::Binary {
             peek,
             part,
