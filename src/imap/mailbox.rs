@@ -54,6 +54,9 @@ pub struct Selected {
     /// QRESYNC is enabled (RFC 7162 §3.2): expunges are told as VANISHED, and untagged FETCH
     /// responses carry UID.
     pub qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051): no `\Recent` and no RECENT or UNSEEN responses, a
+    /// LIST response in SELECT, UID in every unsolicited FETCH.
+    pub rev2: bool,
     /// A VANISHED was sent since the last tagged answer: that answer says HIGHESTMODSEQ, the
     /// one number the client cannot work out from VANISHED alone.
     vanished_told: bool,
@@ -121,6 +124,17 @@ impl Selected {
     /// those no session was told of yet are `\\Recent` here (a read-write session claims
     /// them; a read-only one does not, RFC 3501 §6.3.2).
     pub fn open(shared: Arc<Shared>, name: String, readonly: bool) -> Result<Selected, StoreError> {
+        Selected::open_for(shared, name, readonly, false)
+    }
+
+    /// [`Selected::open`] for an IMAP4rev2 session (`rev2`): it has no `\Recent`, so it
+    /// leaves the messages recent for a rev1 session to claim.
+    pub fn open_for(
+        shared: Arc<Shared>,
+        name: String,
+        readonly: bool,
+        rev2: bool,
+    ) -> Result<Selected, StoreError> {
         let sh = Arc::clone(&shared);
         let mb = sh.lock(true)?;
         let mut s = Selected {
@@ -139,6 +153,7 @@ impl Selected {
             told_recent: 0,
             condstore: false,
             qresync: false,
+            rev2,
             vanished_told: false,
         };
         let last = mb.messages().last().map(|m| m.uid()).unwrap_or(0);
@@ -169,7 +184,7 @@ impl Selected {
         }
         let from = self.max_uid + 1;
         let dir = mb.dir();
-        let first = if self.readonly {
+        let first = if self.readonly || self.rev2 {
             crate::maildir::state::first_recent(dir)
         } else {
             crate::maildir::state::claim_recent(dir, last.saturating_add(1))
@@ -184,7 +199,7 @@ impl Selected {
     /// A message this session stored into the selected mailbox (APPEND): it learns of it
     /// first, so the message is `\\Recent` here (as in Dovecot).
     pub fn claim_recent(&mut self, uid: u32) {
-        if self.readonly {
+        if self.readonly || self.rev2 {
             return;
         }
         match crate::maildir::state::claim_recent(self.dir(), uid.saturating_add(1)) {
@@ -327,6 +342,9 @@ impl Selected {
 
     /// `* n RECENT` when the number of recent messages in the view changed.
     fn report_recent(&mut self, mb: &Mailbox, out: &mut Output) {
+        if self.rev2 {
+            return;
+        }
         let n = self.recent_count(mb);
         if n != self.told_recent {
             out.put(format!("* {n} RECENT\r\n").as_bytes());
@@ -357,9 +375,13 @@ impl Selected {
         let keywords = Selected::keyword_names(&mb);
         let mut s = String::new();
         self.flags_lines(&mut s, &keywords);
-        let _ = write!(s, "* {} EXISTS\r\n* {recent} RECENT\r\n", self.len(&mb));
-        if let Some(u) = unseen {
-            let _ = write!(s, "* OK [UNSEEN {u}] First unseen\r\n");
+        let _ = write!(s, "* {} EXISTS\r\n", self.len(&mb));
+        // IMAP4rev2 (RFC 9051 §6.3.2) has neither RECENT nor the UNSEEN code.
+        if !self.rev2 {
+            let _ = write!(s, "* {recent} RECENT\r\n");
+            if let Some(u) = unseen {
+                let _ = write!(s, "* OK [UNSEEN {u}] First unseen\r\n");
+            }
         }
         let _ = write!(
             s,
@@ -534,7 +556,7 @@ impl Selected {
     /// `UID u ` (QRESYNC, or asked for) and `MODSEQ (m) ` (CONDSTORE) at the start of an
     /// untagged FETCH about a flag change (RFC 7162 §3.1.4.1, §3.2.4).
     fn write_ids(&self, mb: &Mailbox, s: &mut String, uid: u32, uid_cmd: bool) {
-        if uid_cmd || self.qresync {
+        if uid_cmd || self.qresync || self.rev2 {
             let _ = write!(s, "UID {uid} ");
         }
         if self.condstore
@@ -650,7 +672,7 @@ impl Selected {
                 s.push_str(name);
                 first = false;
             }
-            if self.is_recent(uid) {
+            if self.is_recent(uid) && !self.rev2 {
                 if !first {
                     s.push(' ');
                 }

@@ -69,7 +69,7 @@ impl Session {
             .ctx
             .mailboxes
             .open(&path)
-            .and_then(|shared| Selected::open(shared, name, readonly));
+            .and_then(|shared| Selected::open_for(shared, name, readonly, self.rev2));
         let mut sel = opened.map_err(|e| match e {
             store::StoreError::NoSuchMailbox { .. } => {
                 Failure::no(Code::NonExistent, "No such mailbox")
@@ -78,7 +78,15 @@ impl Session {
         })?;
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
+        sel.rev2 = self.rev2;
         sel.select_responses(out);
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the mailbox's name as LIST gives it.
+            let mut line = b"* LIST () \"/\" ".to_vec();
+            response::astring(&mut line, &wire_name(&sel.name, true));
+            line.extend_from_slice(b"\r\n");
+            out.put(&line);
+        }
         if let Some(q) = &params.qresync {
             sel.resync(q, out);
         }

@@ -170,7 +170,7 @@ impl Session {
                     ))));
                 }
             }
-            K::Search(args) => search(sel, tag, &args, out)?,
+            K::Search(args) => search(sel, tag, &args, self.rev2, out)?,
             K::Sort(args) => sort(sel, tag, &args, out)?,
             K::Thread(args) => thread(sel, &args, out)?,
             K::Copy { uid, set, mailbox } => {
@@ -408,10 +408,12 @@ fn thread(sel: &mut Selected, args: &ThreadArgs<'_>, out: &mut Output) -> Result
 }
 
 /// SEARCH: the untagged SEARCH, or ESEARCH for RETURN (RFC 4731), and SAVE (RFC 5182).
+/// In IMAP4rev2 (`rev2`) the answer is always ESEARCH, ALL without RETURN (RFC 9051 §6.4.4).
 fn search(
     sel: &mut Selected,
     tag: &str,
     args: &SearchArgs<'_>,
+    rev2: bool,
     out: &mut Output,
 ) -> Result<(), Failure> {
     check_charset(args.charset.as_deref())?;
@@ -427,7 +429,12 @@ fn search(
     } else {
         sel.seqs(&uids)
     };
-    let Some(ret) = &args.returns else {
+    let all = vec![SearchReturn::All];
+    let returns = match &args.returns {
+        None if rev2 => Some(&all),
+        r => r.as_ref(),
+    };
+    let Some(ret) = returns else {
         let mut line = String::from("* SEARCH");
         for n in &nums {
             line.push(' ');

@@ -176,6 +176,8 @@ pub struct Session {
     condstore: bool,
     /// QRESYNC is enabled (RFC 7162 §3.2), which enables CONDSTORE too.
     qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051): its rules from then on, UTF-8 mailbox names included.
+    rev2: bool,
     pending: Option<PendingFetch>,
     append: Option<append::Append>,
 }
@@ -194,6 +196,7 @@ impl Session {
             utf8: false,
             condstore: false,
             qresync: false,
+            rev2: false,
             pending: None,
             append: None,
         }
@@ -217,7 +220,7 @@ impl Session {
 
     /// The capability list for the current state.
     pub fn capabilities(&self) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE");
+        let mut c = String::from("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
         match self.state {
             State::NotAuthenticated => {
                 if self.starttls_offered && !self.tls {
@@ -325,7 +328,7 @@ impl Session {
                 self.logged_in("ENABLE")?;
                 let mut on = Vec::new();
                 for c in caps {
-                    let Some(name) = ["UTF8=ACCEPT", "CONDSTORE", "QRESYNC"]
+                    let Some(name) = ["UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "IMAP4rev2"]
                         .into_iter()
                         .find(|n| c.eq_ignore_ascii_case(n))
                     else {
@@ -338,6 +341,14 @@ impl Session {
                     on.push(name);
                     match name {
                         "UTF8=ACCEPT" => self.utf8 = true,
+                        "IMAP4rev2" => {
+                            // RFC 9051 §5.1: mailbox names are UTF-8 from now on.
+                            self.rev2 = true;
+                            self.utf8 = true;
+                            if let Some(sel) = self.selected.as_mut() {
+                                sel.rev2 = true;
+                            }
+                        }
                         "QRESYNC" => {
                             self.qresync = true;
                             if let Some(sel) = self.selected.as_mut() {
