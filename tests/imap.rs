@@ -1449,3 +1449,83 @@ fn binary_sends_decoded_bytes_with_nul_as_literal8_and_append_takes_literal8() {
         b")\r\n"
     );
 }
+
+#[test]
+fn a_flood_of_unauthenticated_connections_from_one_address_does_not_lock_others_out() {
+    let t = Setup::new();
+    let s = Server::start(
+        &t.mail(),
+        &t.users(),
+        &[],
+        &[
+            "--max-unauthenticated-per-address",
+            "10",
+            "--login-deadline",
+            "3s",
+        ],
+    );
+    let script = format!(
+        r#"
+import resource, socket, sys, time, imaplib
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+port = {port}
+flood, greeted, refused = [], 0, 0
+for i in range(1000):
+    c = socket.socket()
+    c.bind(('127.0.0.2', 0))
+    c.connect(('127.0.0.1', port))
+    c.settimeout(30)
+    line = c.makefile('rb').readline()
+    if line.startswith(b'* OK'):
+        greeted += 1
+    elif b'not logged in' in line:
+        refused += 1
+    flood.append(c)
+print('greeted', greeted, 'refused', refused)
+# Another address logs in while the flood holds its share.
+M = imaplib.IMAP4('127.0.0.1', port)
+print('login', M.login('alice@example.com', {password:?})[0])
+M.logout()
+# A slowloris (one byte at a time, never a whole line) is closed at the login deadline.
+c = socket.socket(); c.bind(('127.0.0.3', 0)); c.connect(('127.0.0.1', port)); c.settimeout(30)
+f = c.makefile('rb'); f.readline()
+t0 = time.time(); bye = b''
+try:
+    for _ in range(60):
+        c.sendall(b'a')
+        time.sleep(0.5)
+except OSError:
+    pass
+c.settimeout(5)
+try:
+    bye = f.readline()
+except OSError:
+    pass
+print('slowloris closed after', round(time.time() - t0), 's:', bye.decode().strip())
+"#,
+        port = s.port,
+        password = PASSWORD
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    assert!(stdout.contains("greeted 10 refused 990"), "{stdout}");
+    assert!(stdout.contains("login OK"), "{stdout}");
+    let closed = stdout
+        .lines()
+        .find(|l| l.starts_with("slowloris"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(closed.contains("* BYE Login took too long"), "{stdout}");
+    // Closed at the deadline (3 s), not after the 30 s the bytes would buy: generous bounds.
+    let secs: u64 = closed.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!((2..=25).contains(&secs), "{stdout}");
+}

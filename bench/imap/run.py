@@ -130,6 +130,10 @@ class S3imap:
         # one user's 1000 sessions: the per-user limit (default 30) raised as Dovecot's
         # mail_max_userip_connections is
         env["S3IMAP_MAX_USER_CONNECTIONS"] = str(self.max_connections)
+        # every session comes from 127.0.0.1: the per-address limits raised too (as Dovecot's
+        # mail_max_userip_connections is)
+        env["S3IMAP_MAX_CONNECTIONS_PER_ADDRESS"] = str(self.max_connections)
+        env["S3IMAP_MAX_UNAUTHENTICATED_PER_ADDRESS"] = str(self.max_connections)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=open(self.logfile, "ab"), stderr=subprocess.STDOUT,
                                      env=env, preexec_fn=dovecot.child_setup,

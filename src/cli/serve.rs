@@ -39,6 +39,15 @@ pub struct ServeCmd {
     /// most simultaneous connections (default 1000) [env S3IMAP_MAX_CONNECTIONS]
     #[argh(option)]
     pub max_connections: Option<String>,
+    /// connections from one address, IPv6 by its /64 (default 100) [env S3IMAP_MAX_CONNECTIONS_PER_ADDRESS]
+    #[argh(option)]
+    pub max_connections_per_address: Option<String>,
+    /// connections from one address that have not logged in (default 10) [env S3IMAP_MAX_UNAUTHENTICATED_PER_ADDRESS]
+    #[argh(option)]
+    pub max_unauthenticated_per_address: Option<String>,
+    /// how long after connecting a client must have logged in (default 60s) [env S3IMAP_LOGIN_DEADLINE]
+    #[argh(option)]
+    pub login_deadline: Option<String>,
     /// sessions one user may have at once (default 30) [env S3IMAP_MAX_USER_CONNECTIONS]
     #[argh(option)]
     pub max_user_connections: Option<String>,
@@ -123,6 +132,42 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         },
         Err(e) => return usage(e),
     };
+    let count = |flag: &Option<String>, var: &str, name: &str, default: usize| match get(flag, var)
+    {
+        Ok(None) => Ok(default),
+        Ok(Some(n)) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--{name} {n:?}: a positive number")),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    let mut admission = crate::imap::admission::Limits::for_max(max_connections);
+    match count(
+        &c.max_connections_per_address,
+        "S3IMAP_MAX_CONNECTIONS_PER_ADDRESS",
+        "max-connections-per-address",
+        admission.per_address,
+    ) {
+        Ok(n) => admission.per_address = n,
+        Err(e) => return usage(e),
+    }
+    match count(
+        &c.max_unauthenticated_per_address,
+        "S3IMAP_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        "max-unauthenticated-per-address",
+        admission.unauthenticated_per_address,
+    ) {
+        Ok(n) => admission.unauthenticated_per_address = n,
+        Err(e) => return usage(e),
+    }
+    let login_deadline = match get(&c.login_deadline, "S3IMAP_LOGIN_DEADLINE") {
+        Ok(None) => Duration::from_secs(60),
+        Ok(Some(s)) => match config::parse_duration(&s) {
+            Ok(d) if d >= Duration::from_secs(1) => d,
+            _ => return usage(format!("--login-deadline {s:?}: a duration of at least 1s")),
+        },
+        Err(e) => return usage(e),
+    };
     let max_user_connections = match get(&c.max_user_connections, "S3IMAP_MAX_USER_CONNECTIONS") {
         Ok(None) => 30,
         Ok(Some(n)) => match n.parse::<usize>() {
@@ -196,7 +241,9 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         listen,
         tls_listen,
         tls,
-        max_connections,
+        admission,
+        login_deadline,
+        login_timeout: login_deadline.min(Duration::from_secs(30)),
         threads: std::thread::available_parallelism()
             .map(|n| n.get().min(4))
             .unwrap_or(2),

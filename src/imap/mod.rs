@@ -8,8 +8,10 @@
 //!   SORT and THREAD orderings.
 //! * [`registry`]: the shared state of each open mailbox; [`meta`]: cached MIME trees.
 //! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool;
+//!   [`admission`]: connection slots per address and before/after login;
 //!   [`compress`]: COMPRESS=DEFLATE's two halves, without I/O.
 
+pub mod admission;
 pub mod command;
 pub mod compress;
 pub mod list;

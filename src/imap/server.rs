@@ -33,9 +33,13 @@ pub struct ServerConfig {
     /// Implicit-TLS listener (993).
     pub tls_listen: Option<SocketAddr>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub max_connections: usize,
-    /// Before login.
+    /// Connection slots, in all and per address ([`super::admission`]).
+    pub admission: super::admission::Limits,
+    /// Before login: how long a client may stay silent.
     pub login_timeout: Duration,
+    /// Before login: how long after connecting it must have logged in, however many bytes it
+    /// sends meanwhile (a slowloris is closed at this).
+    pub login_deadline: Duration,
     /// After login (RFC 3501 asks for at least 30 minutes).
     pub idle_timeout: Duration,
     pub limits: Limits,
@@ -49,8 +53,9 @@ impl Default for ServerConfig {
             listen: None,
             tls_listen: None,
             tls: None,
-            max_connections: 1000,
-            login_timeout: Duration::from_secs(60),
+            admission: super::admission::Limits::default(),
+            login_timeout: Duration::from_secs(30),
+            login_deadline: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30 * 60),
             limits: Limits::default(),
             threads: 2,
@@ -63,6 +68,7 @@ struct Shared {
     cfg: ServerConfig,
     ctx: Arc<Context>,
     connections: AtomicUsize,
+    admission: Arc<super::admission::Admission>,
     stopping: AtomicBool,
     /// Closed on shutdown: every connection's `recv` then returns at once.
     stop: smol::channel::Receiver<()>,
@@ -95,10 +101,12 @@ pub fn run(
     ready(local(&plain), local(&tls));
     let threads = cfg.threads.max(1);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let admission = super::admission::Admission::new(cfg.admission);
     let shared = Arc::new(Shared {
         cfg,
         ctx,
         connections: AtomicUsize::new(0),
+        admission,
         stopping: AtomicBool::new(false),
         stop: stop_rx,
     });
@@ -175,17 +183,19 @@ async fn accept_loop(
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.connections.fetch_add(1, Ordering::SeqCst);
         let shared2 = Arc::clone(&shared);
         ex.spawn(async move {
             let _guard = ConnGuard(&shared2.connections);
-            if n > shared2.cfg.max_connections {
-                let mut s = stream;
-                let _ = s
-                    .write_all(b"* BYE Too many connections, try again later\r\n")
-                    .await;
-                return;
-            }
+            let ticket = match shared2.admission.admit(peer.ip()) {
+                Ok(t) => t,
+                Err(why) => {
+                    crate::debug!("imap", "{peer}: refused: {why}");
+                    let mut s = stream;
+                    let _ = s.write_all(format!("* BYE {why}\r\n").as_bytes()).await;
+                    return;
+                }
+            };
             let _ = stream.get_ref().set_nodelay(true);
             let conn = if implicit_tls {
                 let acceptor = TlsAcceptor::from(shared2.cfg.tls.clone().expect("checked at bind"));
@@ -206,7 +216,7 @@ async fn accept_loop(
             } else {
                 Stream::Plain(stream)
             };
-            let mut c = Connection::new(Arc::clone(&shared2), conn, peer);
+            let mut c = Connection::new(Arc::clone(&shared2), conn, peer, ticket);
             if let Err(e) = c.serve().await {
                 crate::debug!("imap", "{peer}: connection ended: {e}");
             }
@@ -365,6 +375,10 @@ struct Connection {
     current: &'static str,
     /// The last APPEND message was `UTF8 (~{n}`: its `)` comes before the next one.
     append_utf8: bool,
+    /// This connection's slot ([`super::admission`]), moved to the logged-in count at login.
+    ticket: super::admission::Ticket,
+    /// When it connected (the login deadline counts from here).
+    connected: std::time::Instant,
 }
 
 const READ_CHUNK: usize = 4096;
@@ -372,7 +386,12 @@ const READ_CHUNK: usize = 4096;
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
 impl Connection {
-    fn new(shared: Arc<Shared>, stream: Stream, peer: SocketAddr) -> Connection {
+    fn new(
+        shared: Arc<Shared>,
+        stream: Stream,
+        peer: SocketAddr,
+        ticket: super::admission::Ticket,
+    ) -> Connection {
         let tls = matches!(stream, Stream::Tls(_));
         let session = Session::new(
             Arc::clone(&shared.ctx),
@@ -389,6 +408,8 @@ impl Connection {
             out: Output::new(),
             current: "",
             append_utf8: false,
+            ticket,
+            connected: std::time::Instant::now(),
         }
     }
 
@@ -429,7 +450,17 @@ impl Connection {
                     Input::Read(0) => return Ok(()),
                     Input::Read(_) => {}
                     Input::TimedOut => {
-                        self.out.put(b"* BYE Autologout; idle for too long\r\n");
+                        if self.past_login_deadline() {
+                            crate::info!(
+                                "imap",
+                                "{}: closed: no login within {:?} of connecting",
+                                self.peer,
+                                self.shared.cfg.login_deadline
+                            );
+                            self.out.put(b"* BYE Login took too long\r\n");
+                        } else {
+                            self.out.put(b"* BYE Autologout; idle for too long\r\n");
+                        }
                         self.flush().await?;
                         return Ok(());
                     }
@@ -487,7 +518,11 @@ impl Connection {
                     if self.buf.capacity() > 64 * 1024 && self.buf.len() < READ_CHUNK {
                         self.buf.shrink_to(READ_CHUNK);
                     }
-                    if !self.run_step(step).await? {
+                    let open = self.run_step(step).await?;
+                    if self.session.as_ref().is_some_and(Session::is_authenticated) {
+                        self.ticket.logged_in();
+                    }
+                    if !open {
                         return Ok(());
                     }
                 }
@@ -628,7 +663,7 @@ impl Connection {
                                 }
                                 break Step::Done;
                             }
-                            None => match self.read_more(self.shared.cfg.login_timeout).await? {
+                            None => match self.read_more(self.timeout()).await? {
                                 Input::Read(0) | Input::TimedOut | Input::Shutdown => {
                                     return Ok(false);
                                 }
@@ -760,12 +795,24 @@ impl Connection {
         }
     }
 
+    /// How long the next wait for the client may take: the idle limit after login; before
+    /// it the shorter idle limit, and never past the login deadline.
     fn timeout(&self) -> Duration {
         if self.session().is_authenticated() {
             self.shared.cfg.idle_timeout
         } else {
-            self.shared.cfg.login_timeout
+            let left = self
+                .shared
+                .cfg
+                .login_deadline
+                .saturating_sub(self.connected.elapsed());
+            self.shared.cfg.login_timeout.min(left)
         }
+    }
+
+    fn past_login_deadline(&self) -> bool {
+        !self.session().is_authenticated()
+            && self.connected.elapsed() >= self.shared.cfg.login_deadline
     }
 
     /// Reads at least one byte (or EOF) into the buffer, or gives up after `timeout`.
