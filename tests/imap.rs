@@ -1529,3 +1529,90 @@ print('slowloris closed after', round(time.time() - t0), 's:', bye.decode().stri
     let secs: u64 = closed.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!((2..=25).contains(&secs), "{stdout}");
 }
+
+#[test]
+fn password_guessing_is_blocked_per_address_without_locking_the_user_out() {
+    let t = Setup::new();
+    let s = Server::start(
+        &t.mail(),
+        &t.users(),
+        &[],
+        &[
+            "--login-failure-delay",
+            "0s",
+            "--max-unauthenticated-per-address",
+            "100",
+        ],
+    );
+    let script = format!(
+        r#"
+import socket, threading
+port = {port}
+answers = []
+lock = threading.Lock()
+def guesser(n):
+    c = socket.socket(); c.bind(('127.0.0.2', 0)); c.connect(('127.0.0.1', port))
+    f = c.makefile('rb'); f.readline()
+    for i in range(4):
+        c.sendall(b'g%d LOGIN alice@example.com wrong%d-%d\r\n' % (i, n, i))
+        while True:
+            l = f.readline()
+            if l.startswith(b'g%d ' % i):
+                break
+        with lock:
+            answers.append(l.split(b'[')[1].split(b']')[0].decode() if b'[' in l else l.decode())
+    c.close()
+ts = [threading.Thread(target=guesser, args=(n,)) for n in range(50)]
+for x in ts: x.start()
+for x in ts: x.join()
+print('failed', answers.count('AUTHENTICATIONFAILED'), 'blocked', answers.count('UNAVAILABLE'), 'of', len(answers))
+def login(src, pw):
+    c = socket.socket(); c.bind((src, 0)); c.connect(('127.0.0.1', port))
+    f = c.makefile('rb'); f.readline()
+    c.sendall(b'a LOGIN alice@example.com "' + pw.encode() + b'"\r\n')
+    while True:
+        l = f.readline()
+        if l.startswith(b'a '):
+            return l.decode().strip()
+print('from the guessing address:', login('127.0.0.2', {password:?}))
+print('from another address:', login('127.0.0.1', {password:?}))
+"#,
+        port = s.port,
+        password = PASSWORD
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nums: Vec<usize> = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (failed, blocked, total) = (nums[0], nums[1], nums[2]);
+    assert_eq!(total, 200, "{stdout}");
+    assert_eq!(failed + blocked, 200, "{stdout}");
+    // Blocked at the tenth failure; a few more may have been checked in flight at that moment.
+    assert!((10..=60).contains(&failed), "{stdout}");
+    assert!(
+        stdout.contains("from the guessing address: a NO [UNAVAILABLE]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("from another address: a OK"), "{stdout}");
+    // Every failure is logged once, the blocked ones marked (no password was checked for them).
+    let log = s.log();
+    let checked = log
+        .lines()
+        .filter(|l| l.contains("failed login for") && !l.contains("(blocked"))
+        .count();
+    let marked = log.lines().filter(|l| l.contains("(blocked")).count();
+    assert_eq!((checked, marked), (failed, blocked + 1), "{stdout}");
+}

@@ -4,4 +4,5 @@
 
 pub mod passwd;
 pub mod scheme;
+pub mod throttle;
 pub mod users;

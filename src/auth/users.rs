@@ -58,6 +58,9 @@ pub enum AuthResult {
     /// The credentials cannot be checked now (unreadable file, unsupported or malformed hash).
     /// The reason is for the log and the administrator, not for the client.
     Unavailable(String),
+    /// Not checked: too many failed logins from the client's address
+    /// ([`super::throttle`]).
+    Blocked,
 }
 
 /// A passwd-file's users, reloaded when the file changes.

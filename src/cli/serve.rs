@@ -48,6 +48,18 @@ pub struct ServeCmd {
     /// how long after connecting a client must have logged in (default 60s) [env S3IMAP_LOGIN_DEADLINE]
     #[argh(option)]
     pub login_deadline: Option<String>,
+    /// how long the first failed login waits for its answer; each further one doubles it, up to 8 times (default 2s) [env S3IMAP_LOGIN_FAILURE_DELAY]
+    #[argh(option)]
+    pub login_failure_delay: Option<String>,
+    /// failed logins from one address within 10 minutes that block it; 0: never (default 10) [env S3IMAP_LOGIN_BLOCK_AFTER]
+    #[argh(option)]
+    pub login_block_after: Option<String>,
+    /// how long such an address stays blocked (default 15m) [env S3IMAP_LOGIN_BLOCK_FOR]
+    #[argh(option)]
+    pub login_block_for: Option<String>,
+    /// password checks run at once at most (default: from the memory available, 128 MiB each, at most one per core) [env S3IMAP_AUTH_WORKERS]
+    #[argh(option)]
+    pub auth_workers: Option<String>,
     /// sessions one user may have at once (default 30) [env S3IMAP_MAX_USER_CONNECTIONS]
     #[argh(option)]
     pub max_user_connections: Option<String>,
@@ -57,6 +69,30 @@ pub struct ServeCmd {
     /// the S3 bucket to sync from; unset: no sync [env S3IMAP_BUCKET]
     #[argh(option)]
     pub bucket: Option<String>,
+}
+
+/// Password checks at once by default: one per 128 MiB of the memory this process may use (the
+/// cgroup's limit, else what the system has available; ARGON2ID at Dovecot's settings takes 64
+/// MiB), at least one, at most one per core.
+fn default_auth_workers() -> usize {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let mem = match (cgroup, available) {
+        (Some(c), Some(a)) => c.min(a),
+        (Some(c), None) => c,
+        (None, Some(a)) => a,
+        (None, None) => 256 << 20,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ((mem / (128 << 20)) as usize).clamp(1, cores)
 }
 
 fn usage(e: impl std::fmt::Display) -> i32 {
@@ -185,12 +221,61 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         },
         Err(e) => return usage(e),
     };
-    let ctx = Arc::new(Context::new(
+    let duration =
+        |flag: &Option<String>, var: &str, name: &str, default: Duration| match get(flag, var) {
+            Ok(None) => Ok(default),
+            Ok(Some(s)) => config::parse_duration(&s)
+                .map_err(|_| format!("--{name} {s:?}: a duration such as 2s or 15m")),
+            Err(e) => Err(e.to_string()),
+        };
+    let mut policy = crate::auth::throttle::Policy::default();
+    match duration(
+        &c.login_failure_delay,
+        "S3IMAP_LOGIN_FAILURE_DELAY",
+        "login-failure-delay",
+        policy.first_delay,
+    ) {
+        Ok(d) => {
+            policy.first_delay = d;
+            policy.max_delay = d.saturating_mul(8);
+        }
+        Err(e) => return usage(e),
+    }
+    match get(&c.login_block_after, "S3IMAP_LOGIN_BLOCK_AFTER") {
+        Ok(None) => {}
+        Ok(Some(n)) => match n.parse::<u32>() {
+            Ok(0) => policy.block_after = u32::MAX,
+            Ok(n) => policy.block_after = n,
+            Err(_) => return usage(format!("--login-block-after {n:?}: a number (0: never)")),
+        },
+        Err(e) => return usage(e),
+    }
+    match duration(
+        &c.login_block_for,
+        "S3IMAP_LOGIN_BLOCK_FOR",
+        "login-block-for",
+        policy.block_for,
+    ) {
+        Ok(d) => policy.block_for = d,
+        Err(e) => return usage(e),
+    }
+    let auth_workers = match count(
+        &c.auth_workers,
+        "S3IMAP_AUTH_WORKERS",
+        "auth-workers",
+        default_auth_workers(),
+    ) {
+        Ok(n) => n,
+        Err(e) => return usage(e),
+    };
+    let mut context = Context::new(
         mail_root.clone(),
         users,
         plaintext_auth,
         max_user_connections,
-    ));
+    );
+    context.throttle = crate::auth::throttle::Throttle::new(policy);
+    let ctx = Arc::new(context);
     // The in-process sync, when a bucket is configured.
     let bucket = match get(&c.bucket, "S3IMAP_BUCKET") {
         Ok(b) => b,
@@ -242,6 +327,7 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         tls_listen,
         tls,
         admission,
+        auth_workers,
         login_deadline,
         login_timeout: login_deadline.min(Duration::from_secs(30)),
         threads: std::thread::available_parallelism()

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Executor threads.
     pub threads: usize,
+    /// Password checks run at most this many at once.
+    pub auth_workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +61,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             limits: Limits::default(),
             threads: 2,
+            auth_workers: 1,
         }
     }
 }
@@ -69,6 +72,8 @@ struct Shared {
     ctx: Arc<Context>,
     connections: AtomicUsize,
     admission: Arc<super::admission::Admission>,
+    /// Turns at checking a password ([`ServerConfig::auth_workers`]).
+    auth_pool: smol::lock::Semaphore,
     stopping: AtomicBool,
     /// Closed on shutdown: every connection's `recv` then returns at once.
     stop: smol::channel::Receiver<()>,
@@ -102,11 +107,13 @@ pub fn run(
     let threads = cfg.threads.max(1);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     let admission = super::admission::Admission::new(cfg.admission);
+    let cfg_auth_workers = cfg.auth_workers.max(1);
     let shared = Arc::new(Shared {
         cfg,
         ctx,
         connections: AtomicUsize::new(0),
         admission,
+        auth_pool: smol::lock::Semaphore::new(cfg_auth_workers),
         stopping: AtomicBool::new(false),
         stop: stop_rx,
     });
@@ -678,15 +685,32 @@ impl Connection {
                     return self.idle(&tag).await;
                 }
                 Step::Login(req) => {
+                    use crate::auth::throttle::Verdict;
+                    use crate::auth::users::AuthResult;
                     self.flush().await?;
-                    let ctx = Arc::clone(&self.shared.ctx);
-                    let user = req.user.clone();
-                    let password = req.password.clone();
-                    let result =
-                        smol::unblock(move || ctx.users.authenticate(&user, &password)).await;
-                    if !matches!(result, crate::auth::users::AuthResult::Ok(_)) {
-                        // A failed login costs the client time.
-                        Timer::after(ctx_login_delay(&self.shared.ctx)).await;
+                    let ip = self.peer.ip();
+                    let now = std::time::Instant::now();
+                    let throttle = &self.shared.ctx.throttle;
+                    let result = match throttle.check(ip, now) {
+                        Verdict::Blocked(_) => AuthResult::Blocked,
+                        Verdict::Check => {
+                            // At most `auth_workers` password checks at once: a memory-hard
+                            // scheme (ARGON2ID: 64 MiB each) must not multiply by the number
+                            // of guessing connections.
+                            let _turn = self.shared.auth_pool.acquire().await;
+                            let ctx = Arc::clone(&self.shared.ctx);
+                            let user = req.user.clone();
+                            let password = req.password.clone();
+                            smol::unblock(move || ctx.users.authenticate(&user, &password)).await
+                        }
+                    };
+                    match &result {
+                        AuthResult::Ok(_) => throttle.succeeded(ip, &req.user),
+                        AuthResult::BadCredentials | AuthResult::Blocked => {
+                            // A failed login costs the client time, more with each failure.
+                            Timer::after(throttle.failed(ip, &req.user, now)).await;
+                        }
+                        AuthResult::Unavailable(_) => {}
                     }
                     // Login prepares the user's folders: the pool too.
                     step = self
@@ -882,10 +906,6 @@ impl Connection {
         }
         self.wire.flush().await
     }
-}
-
-fn ctx_login_delay(ctx: &Context) -> Duration {
-    ctx.login_failure_delay
 }
 
 /// What of a file [`stream_file`] sends: `len` raw bytes from `offset`, bare LF turned into

@@ -126,6 +126,19 @@ impl Session {
                     "Authentication failed",
                 ))
             }
+            AuthResult::Blocked => {
+                // The same line as any failure (fail2ban matches it), marked.
+                crate::info!(
+                    "imap",
+                    "{}: failed login for {:?} (blocked: too many failures from this address)",
+                    self.peer,
+                    req.user
+                );
+                Err(Failure::no(
+                    Code::Unavailable,
+                    "Too many failed logins from your address; try again later",
+                ))
+            }
             AuthResult::Unavailable(why) => {
                 crate::warn!(
                     "imap",

@@ -29,14 +29,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What every session shares.
 pub struct Context {
     pub mail_root: PathBuf,
     pub users: UserDb,
-    /// How long a failed login keeps the client waiting.
-    pub login_failure_delay: Duration,
+    /// Failed logins counted per address and user: their delays and blocks.
+    pub throttle: crate::auth::throttle::Throttle,
     /// Allow LOGIN / AUTHENTICATE PLAIN without TLS (inside a VPN or tailnet).
     pub plaintext_auth: bool,
     /// Largest message APPEND accepts (advertised as APPENDLIMIT).
@@ -60,7 +59,7 @@ impl Context {
         Context {
             mail_root,
             users,
-            login_failure_delay: Duration::from_secs(2),
+            throttle: crate::auth::throttle::Throttle::new(Default::default()),
             plaintext_auth,
             append_limit: 64 << 20,
             max_user_connections,
