@@ -57,7 +57,7 @@ pub struct ServeCmd {
     /// how long such an address stays blocked (default 15m) [env S3IMAP_LOGIN_BLOCK_FOR]
     #[argh(option)]
     pub login_block_for: Option<String>,
-    /// password checks run at once at most (default: from the memory available, 128 MiB each, at most one per core) [env S3IMAP_AUTH_WORKERS]
+    /// password checks run at once at most (default: one per 16 GiB of memory available, at least one, at most one per core) [env S3IMAP_AUTH_WORKERS]
     #[argh(option)]
     pub auth_workers: Option<String>,
     /// sessions one user may have at once (default 30) [env S3IMAP_MAX_USER_CONNECTIONS]
@@ -71,9 +71,10 @@ pub struct ServeCmd {
     pub bucket: Option<String>,
 }
 
-/// Password checks at once by default: one per 128 MiB of the memory this process may use (the
-/// cgroup's limit, else what the system has available; ARGON2ID at Dovecot's settings takes 64
-/// MiB), at least one, at most one per core.
+/// Password checks at once by default: ARGON2ID at Dovecot's settings takes 64 MiB, and checks
+/// may hold at most 1/256 of the memory this process may use (the cgroup's limit, else what
+/// the system has available): one per 16 GiB, at least one, at most one per core. A Pi (or a
+/// pod limited to 64 MiB) checks one password at a time.
 fn default_auth_workers() -> usize {
     let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
         .ok()
@@ -92,7 +93,7 @@ fn default_auth_workers() -> usize {
         (None, None) => 256 << 20,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ((mem / (128 << 20)) as usize).clamp(1, cores)
+    ((mem / (16 << 30)) as usize).clamp(1, cores)
 }
 
 fn usage(e: impl std::fmt::Display) -> i32 {
