@@ -1616,3 +1616,125 @@ print('from another address:', login('127.0.0.1', {password:?}))
     let marked = log.lines().filter(|l| l.contains("(blocked")).count();
     assert_eq!((checked, marked), (failed, blocked + 1), "{stdout}");
 }
+
+/// A self-signed EC certificate for `cn` and its key, written to `dir/<cn>.crt` and `.key`.
+fn make_cert(dir: &Path, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (crt, key) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success());
+    (crt, key)
+}
+
+/// The subject of the certificate a TLS handshake on `port` is answered with.
+fn served_subject(port: u16) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -subject"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_certificate_replaced_on_disk_is_served_to_the_next_handshake() {
+    let found = Command::new("openssl").arg("version").output().is_ok();
+    if !peer("openssl", found, "bash .ci/apt ensure openssl") {
+        return;
+    }
+    let t = Setup::new();
+    let dir = t.work.path().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (c1, k1) = make_cert(&dir, "one");
+    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::copy(&c1, &crt).unwrap();
+    std::fs::copy(&k1, &key).unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Server::start(
+        &t.mail(),
+        &t.users(),
+        &[],
+        &[
+            "--tls-listen",
+            &format!("127.0.0.1:{tls_port}"),
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(served_subject(tls_port).contains("CN = one"), "{}", s.log());
+    // A session that is up keeps its TLS session through the change.
+    let mut kept = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &format!("127.0.0.1:{tls_port}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The renewal: a new pair put in place as cert-manager does (written aside, renamed in).
+    let (c2, k2) = make_cert(&dir, "two");
+    std::fs::copy(&k2, dir.join("new.key")).unwrap();
+    std::fs::copy(&c2, dir.join("new.crt")).unwrap();
+    std::fs::rename(dir.join("new.key"), &key).unwrap();
+    std::fs::rename(dir.join("new.crt"), &crt).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !served_subject(tls_port).contains("CN = two") {
+        assert!(Instant::now() < deadline, "still the old one:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    {
+        let stdin = kept.stdin.as_mut().unwrap();
+        stdin
+            .write_all(
+                format!("a LOGIN alice@example.com \"{PASSWORD}\"\r\nb LOGOUT\r\n").as_bytes(),
+            )
+            .unwrap();
+    }
+    let out = kept.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a OK"),
+        "the session opened before the change: {text}"
+    );
+    // A broken new certificate: the working pair stays and the log says why.
+    std::fs::write(&crt, "not a certificate\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.log().contains("the previous certificate stays in use") {
+        assert!(Instant::now() < deadline, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(served_subject(tls_port).contains("CN = two"), "{}", s.log());
+}

@@ -136,8 +136,15 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         get(&c.tls_key, "S3IMAP_TLS_KEY"),
     ) {
         (Ok(None), Ok(None)) => None,
-        (Ok(Some(cert)), Ok(Some(key))) => match tls_config(&cert, &key) {
-            Ok(t) => Some(t),
+        (Ok(Some(cert)), Ok(Some(key))) => match crate::imap::tls::CertFiles::load(&cert, &key) {
+            Ok(files) => {
+                // Re-read when the files change (cert-manager, certbot renewals).
+                files.watch();
+                match crate::imap::tls::server_config(files) {
+                    Ok(t) => Some(t),
+                    Err(e) => return usage(e),
+                }
+            }
             Err(e) => return usage(e),
         },
         (Ok(_), Ok(_)) => return usage("--tls-cert and --tls-key go together"),
@@ -355,66 +362,4 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             super::EXIT_FAILED
         }
     }
-}
-
-/// Why the TLS certificate or key cannot be used.
-#[derive(Debug)]
-enum TlsSetupError {
-    Cert {
-        path: String,
-        err: rustls::pki_types::pem::Error,
-    },
-    NoCert {
-        path: String,
-    },
-    Key {
-        path: String,
-        err: rustls::pki_types::pem::Error,
-    },
-    Rustls(rustls::Error),
-}
-
-impl std::fmt::Display for TlsSetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TlsSetupError::Cert { path, err } => write!(f, "--tls-cert {path}: {err}"),
-            TlsSetupError::NoCert { path } => {
-                write!(f, "--tls-cert {path}: no certificate in the file")
-            }
-            TlsSetupError::Key { path, err } => write!(f, "--tls-key {path}: {err}"),
-            TlsSetupError::Rustls(e) => {
-                write!(f, "the TLS certificate and key do not fit together: {e}")
-            }
-        }
-    }
-}
-
-fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad_cert = |err| TlsSetupError::Cert {
-        path: cert.to_string(),
-        err,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(bad_cert)?
-        .collect::<Result<_, _>>()
-        .map_err(bad_cert)?;
-    if certs.is_empty() {
-        return Err(TlsSetupError::NoCert {
-            path: cert.to_string(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| TlsSetupError::Key {
-        path: key.to_string(),
-        err,
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TlsSetupError::Rustls)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(TlsSetupError::Rustls)?;
-    Ok(Arc::new(cfg))
 }

@@ -10,6 +10,7 @@
 //! * [`response`]: response encoding and output chunks; [`server`]: sockets, TLS, the pool;
 //!   [`admission`]: connection slots per address and before/after login;
 //!   [`compress`]: COMPRESS=DEFLATE's two halves, without I/O.
+//!   [`tls`]: the certificate files, re-read when they change.
 
 pub mod admission;
 pub mod command;
@@ -23,6 +24,7 @@ pub mod response;
 pub mod server;
 pub mod session;
 pub mod sort;
+pub mod tls;
 
 pub use command::{Command, CommandKind, Mailbox, SequenceSet, is_inbox};
 pub use parser::{
