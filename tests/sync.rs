@@ -4,6 +4,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Command;
 use support::*;
 
 const USERS: &str = "alice@example.com:{PLAIN}a:5000:5000::/var/mail/vmail/alice@example.com::\n\
@@ -631,4 +632,111 @@ fn survives_sigkill_at_any_moment() {
         );
     }
     assert!(!maildir_messages(&t.mail().join("alice@example.com")).is_empty());
+}
+
+#[test]
+fn a_listing_with_repeated_keys_and_tokens_delivers_each_message_once_and_ends() {
+    let work = TempDir::new("broken-s3");
+    let objects = work.path().join("objects");
+    std::fs::create_dir_all(&objects).unwrap();
+    for i in 0..4 {
+        std::fs::write(
+            objects.join(format!("msg{i}")),
+            ses_message(
+                "alice@example.com",
+                "alice@example.com",
+                &format!("m{i}"),
+                "body",
+            ),
+        )
+        .unwrap();
+    }
+    let portfile = work.path().join("port");
+    let mut server = Command::new("python3")
+        .arg(project_dir().join("tests/broken_s3.py"))
+        .arg(&objects)
+        .arg(&portfile)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !portfile.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stand-in did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let port = std::fs::read_to_string(&portfile).unwrap();
+    std::fs::write(work.path().join("users"), USERS).unwrap();
+    let mail = work.path().join("mail");
+    let env: Vec<(String, String)> = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+        ("S3IMAP_BUCKET", "mail-in"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([
+        (
+            "AWS_ENDPOINT_URL".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (
+            "S3IMAP_MAIL_ROOT".into(),
+            mail.to_string_lossy().into_owned(),
+        ),
+        (
+            "S3IMAP_USERS".into(),
+            work.path().join("users").to_string_lossy().into_owned(),
+        ),
+    ])
+    .collect();
+    let (code, stderr) = run_within(
+        s3imap(&env).args(["sync", "--once", "--workers", "4"]),
+        std::time::Duration::from_secs(120),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("gave the continuation token \"T1\" a second time"),
+        "{stderr}"
+    );
+    let delivered = maildir_messages(&mail.join("alice@example.com"));
+    assert_eq!(delivered.len(), 4, "each message once:\n{stderr}");
+    // The next run (same broken server) delivers nothing again.
+    let mut server = Command::new("python3")
+        .arg(project_dir().join("tests/broken_s3.py"))
+        .arg(&objects)
+        .arg(work.path().join("port2"))
+        .spawn()
+        .unwrap();
+    while !work.path().join("port2").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let port2 = std::fs::read_to_string(work.path().join("port2")).unwrap();
+    let env2: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT_URL" {
+                (k.clone(), format!("http://127.0.0.1:{port2}"))
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    let (code, stderr) = run_within(
+        s3imap(&env2).args(["sync", "--once", "--workers", "4"]),
+        std::time::Duration::from_secs(120),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        maildir_messages(&mail.join("alice@example.com")).len(),
+        4,
+        "{stderr}"
+    );
 }

@@ -431,6 +431,11 @@ fn lister(
     };
     let mut seen = HashSet::new();
     let mut token: Option<String> = None;
+    // Continuation tokens already followed: a server that hands one out again would have the
+    // listing go round forever.
+    let mut followed: HashSet<String> = HashSet::new();
+    // Whether the listing reached its end (only then may the ledger forget what it did not see).
+    let mut complete = true;
     loop {
         if sh.stop.load(Ordering::Relaxed) {
             let _ = ev.send(Event::ListingDone(None));
@@ -457,7 +462,12 @@ fn lister(
                 continue;
             }
             let id = Id::of(&obj.key, &obj.etag);
-            seen.insert(id);
+            if !seen.insert(id) {
+                // Listed twice in this run (a buggy or eventually consistent server): one job
+                // per object, or two workers would race on one delivery.
+                crate::debug!("sync", "{} listed twice; once is enough", obj.key);
+                continue;
+            }
             let job = if known.all.contains(&id) {
                 let _ = ev.send(Event::Skipped);
                 if cfg.after == After::Keep || known.refused.contains(&id) {
@@ -473,11 +483,20 @@ fn lister(
         }
         let _ = ev.send(Event::Listed(listed));
         match (page.is_truncated, page.next_continuation_token) {
-            (true, Some(t)) => token = Some(t),
+            (true, Some(t)) if followed.insert(t.clone()) => token = Some(t),
+            (true, Some(t)) => {
+                crate::warn!(
+                    "sync",
+                    "the S3 server gave the continuation token {t:?} a second time; listing \
+                     stopped there (the rest waits for the next run)"
+                );
+                complete = false;
+                break;
+            }
             _ => break,
         }
     }
-    let _ = ev.send(Event::ListingDone(Some(seen)));
+    let _ = ev.send(Event::ListingDone(complete.then_some(seen)));
 }
 
 fn worker(sh: &Shared<'_>, jobs: &Mutex<mpsc::Receiver<Job>>, ev: &mpsc::Sender<Event>) {
