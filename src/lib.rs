@@ -10,6 +10,7 @@ pub mod imap;
 pub mod log;
 pub mod mail;
 pub mod maildir;
+pub mod notify;
 pub mod s3;
 pub mod sync;
 pub mod time;

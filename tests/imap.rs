@@ -1738,3 +1738,38 @@ fn a_certificate_replaced_on_disk_is_served_to_the_next_handshake() {
     }
     assert!(served_subject(tls_port).contains("CN = two"), "{}", s.log());
 }
+
+#[test]
+fn systemd_hears_ready_watchdog_pings_and_stopping() {
+    let t = Setup::new();
+    let sock_path = t.work.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut s = Server::start(
+        &t.mail(),
+        &t.users(),
+        &[
+            (
+                "NOTIFY_SOCKET".into(),
+                sock_path.to_string_lossy().into_owned(),
+            ),
+            ("WATCHDOG_USEC".into(), "400000".into()),
+        ],
+        &[],
+    );
+    let mut buf = [0u8; 256];
+    let mut got: Vec<String> = Vec::new();
+    while got.iter().filter(|m| *m == "WATCHDOG=1").count() < 3 {
+        let n = sock.recv(&mut buf).expect("a notification");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(got.contains(&"READY=1".to_string()), "{got:?}");
+    assert_eq!(s.stop(), Some(0));
+    loop {
+        let n = sock.recv(&mut buf).expect("STOPPING=1 at shutdown");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+}

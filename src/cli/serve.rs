@@ -336,6 +336,7 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         tls,
         admission,
         auth_workers,
+        watchdog: crate::notify::watchdog_interval(),
         login_deadline,
         login_timeout: login_deadline.min(Duration::from_secs(30)),
         threads: std::thread::available_parallelism()
@@ -355,6 +356,8 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
                 ""
             }
         );
+        // systemd (Type=notify): the listeners are bound, clients can connect.
+        crate::notify::notify("READY=1");
     }) {
         Ok(()) => super::EXIT_OK,
         Err(e) => {

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub threads: usize,
     /// Password checks run at most this many at once.
     pub auth_workers: usize,
+    /// Send systemd's `WATCHDOG=1` this often, from the executor ([`crate::notify`]).
+    pub watchdog: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             threads: 2,
             auth_workers: 1,
+            watchdog: None,
         }
     }
 }
@@ -138,7 +141,18 @@ pub fn run(
             ex.spawn(accept_loop(Arc::clone(&ex), Arc::clone(&shared), l, true))
                 .detach();
         }
+        if let Some(every) = shared.cfg.watchdog {
+            // On the executor: if it wedges, the pings stop and systemd restarts us.
+            ex.spawn(async move {
+                loop {
+                    crate::notify::notify("WATCHDOG=1");
+                    Timer::after(every).await;
+                }
+            })
+            .detach();
+        }
         wait_for_signal().await?;
+        crate::notify::notify("STOPPING=1");
         crate::info!(
             "imap",
             "shutting down: closing {} connections",
