@@ -53,10 +53,11 @@ struct Entry {
     blocked_until: Option<Instant>,
 }
 
+/// User names are kept as a keyed hash: fixed size, whatever a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Addr(AddrKey),
-    User(String),
+    User(u64),
 }
 
 /// What to do with a login attempt before checking its password.
@@ -71,6 +72,8 @@ pub enum Verdict {
 pub struct Throttle {
     policy: Policy,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Keys the user-name hash (random per process: names cannot be chosen to collide).
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Throttle {
@@ -78,7 +81,13 @@ impl Throttle {
         Throttle {
             policy,
             entries: Mutex::new(HashMap::new()),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    fn user_key(&self, user: &str) -> Key {
+        use std::hash::BuildHasher;
+        Key::User(self.hasher.hash_one(user.to_ascii_lowercase()))
     }
 
     pub fn policy(&self) -> Policy {
@@ -113,10 +122,7 @@ impl Throttle {
             }
         }
         let mut worst = 0;
-        for key in [
-            Key::Addr(AddrKey::of(ip)),
-            Key::User(user.to_ascii_lowercase()),
-        ] {
+        for key in [Key::Addr(AddrKey::of(ip)), self.user_key(user)] {
             let is_addr = matches!(key, Key::Addr(_));
             let e = m.entry(key).or_insert(Entry {
                 failures: 0,
@@ -145,11 +151,13 @@ impl Throttle {
             .min(self.policy.max_delay)
     }
 
-    /// A successful login: the address and the user start afresh.
-    pub fn succeeded(&self, ip: IpAddr, user: &str) {
+    /// A successful login: the user starts afresh. The address keeps its count (else anyone
+    /// with an account could guess another's password from it and log in to their own
+    /// between guesses, never reaching the block).
+    pub fn succeeded(&self, _ip: IpAddr, user: &str) {
+        let key = self.user_key(user);
         let mut m = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        m.remove(&Key::Addr(AddrKey::of(ip)));
-        m.remove(&Key::User(user.to_ascii_lowercase()));
+        m.remove(&key);
     }
 }
 
@@ -197,7 +205,12 @@ mod tests {
         assert_eq!(t.check(home, now), Verdict::Check);
         assert_eq!(t.failed(home, "alice@x", now), Duration::from_secs(16));
         t.succeeded(home, "alice@x");
-        assert_eq!(t.failed(home, "alice@x", now), Duration::from_secs(2));
+        // The user starts afresh; the address keeps its one failure (so 4 s now).
+        assert_eq!(t.failed(home, "alice@x", now), Duration::from_secs(4));
+        assert_eq!(
+            t.failed(ip("192.0.2.99"), "ALICE@x", now),
+            Duration::from_secs(4)
+        );
     }
 
     #[test]

@@ -143,8 +143,16 @@ pub struct Inflate {
     history: Vec<u8>,
     /// Compressed input not yet inflated (an output chunk was full).
     pending: Vec<u8>,
+    /// The last call stopped with output still inside the decompressor.
+    more_output: bool,
+    /// Deflate blocks in a row that held nothing (a client's flush makes one or two; a
+    /// stream of nothing else is an attack on the CPU).
+    empty_run: u32,
     ended: bool,
 }
+
+/// Empty blocks in a row that make the stream count as corrupt.
+const MAX_EMPTY_RUN: u32 = 64;
 
 impl fmt::Debug for Inflate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,7 +171,7 @@ impl Inflate {
 
     /// Compressed bytes wait that [`Inflate::inflate`] (with no new input) would turn out.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        !self.pending.is_empty() || self.more_output
     }
 
     /// Inflates `input` (after what is pending), appending at most about
@@ -184,19 +192,31 @@ impl Inflate {
         // The history, then room for what comes: back-references look into the history.
         let start = self.history.len();
         let mut buf = std::mem::take(&mut self.history);
+        let mut len = start;
         let mut at = 0;
         let flags = TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
             | TINFL_FLAG_HAS_MORE_INPUT
             | TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY;
+        self.more_output = false;
         loop {
-            let pos = buf.len();
-            buf.resize(pos + 16 * 1024, 0);
-            let (status, used, produced) = decompress(&mut d, &src[at..], &mut buf, pos, flags);
-            buf.truncate(pos + produced);
+            if buf.len() < len + 16 * 1024 {
+                buf.resize(len + 32 * 1024, 0);
+            }
+            let (status, used, produced) = decompress(&mut d, &src[at..], &mut buf, len, flags);
+            len += produced;
             at += used;
+            if status == TINFLStatus::BlockBoundary && produced == 0 {
+                self.empty_run += 1;
+                if self.empty_run > MAX_EMPTY_RUN {
+                    return Err(InflateError::Corrupt);
+                }
+            } else if produced > 0 {
+                self.empty_run = 0;
+            }
             match status {
                 TINFLStatus::BlockBoundary if at == src.len() => break,
-                TINFLStatus::BlockBoundary | TINFLStatus::HasMoreOutput => {}
+                TINFLStatus::BlockBoundary => {}
+                TINFLStatus::HasMoreOutput => self.more_output = true,
                 TINFLStatus::NeedsMoreInput => break,
                 TINFLStatus::Done => {
                     self.ended = true;
@@ -204,10 +224,12 @@ impl Inflate {
                 }
                 _ => return Err(InflateError::Corrupt),
             }
-            if buf.len() - start >= INFLATE_CHUNK {
+            if len - start >= INFLATE_CHUNK {
                 break;
             }
+            self.more_output = false;
         }
+        buf.truncate(len);
         self.pending = src[at..].to_vec();
         out.extend_from_slice(&buf[start..]);
         let keep = buf.len().min(WINDOW);
@@ -325,6 +347,15 @@ mod tests {
         let mut inf = Inflate::new();
         assert_eq!(
             inf.inflate(&[0xff; 64], &mut Vec::new()),
+            Err(InflateError::Corrupt)
+        );
+
+        // A stream of nothing but empty blocks (each a sync flush) is refused, not spun on.
+        let flushes: Vec<&[u8]> = vec![b""; 200];
+        let wire = client_stream(&flushes).concat();
+        let mut inf = Inflate::new();
+        assert_eq!(
+            inf.inflate(&wire, &mut Vec::new()),
             Err(InflateError::Corrupt)
         );
     }

@@ -364,10 +364,12 @@ impl Wire {
                 }
                 z.inflate.inflate(&raw[..n], buf).map_err(bad)?;
             }
-            // Part of a deflate block may inflate to nothing yet: read on.
+            // Part of a deflate block may inflate to nothing yet: read on, letting the other
+            // tasks of this thread run in between.
             if buf.len() > old {
                 return Ok(buf.len() - old);
             }
+            smol::future::yield_now().await;
         }
     }
 
@@ -403,6 +405,8 @@ struct Connection {
 }
 
 const READ_CHUNK: usize = 4096;
+/// Longest command line and literal before login (a login needs far less).
+const PRE_LOGIN_MAX: usize = 8 * 1024;
 /// How often an IDLE session looks for changes.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
@@ -460,11 +464,35 @@ impl Connection {
     }
 
     async fn serve(&mut self) -> io::Result<()> {
-        let mut framer = Framer::new(self.shared.cfg.limits);
+        // Before login a command is a login (or CAPABILITY, STARTTLS…): small lines and
+        // literals only, so a client that never logs in cannot make the server hold 64 MiB.
+        let full = self.shared.cfg.limits;
+        let mut framer = Framer::new(Limits {
+            max_line: full.max_line.min(PRE_LOGIN_MAX),
+            max_literal: full.max_literal.min(PRE_LOGIN_MAX as u64),
+            max_depth: full.max_depth,
+        });
+        let (mut logged_in, mut raised) = (false, false);
         let s = self.session.as_ref().expect("new connection");
         s.greeting(&mut self.out);
         self.flush().await?;
         loop {
+            if !logged_in && self.past_login_deadline() {
+                // Checked here too: a client that keeps commands coming never waits for input.
+                crate::info!(
+                    "imap",
+                    "{}: closed: no login within {:?} of connecting",
+                    self.peer,
+                    self.shared.cfg.login_deadline
+                );
+                self.out.put(b"* BYE Login took too long\r\n");
+                self.flush().await?;
+                return Ok(());
+            }
+            if logged_in && !raised && framer.is_idle() {
+                framer.set_limits(full);
+                raised = true;
+            }
             let event = framer.poll(&self.buf);
             match event {
                 FrameEvent::NeedMore => match self.read_more(self.timeout()).await? {
@@ -540,7 +568,8 @@ impl Connection {
                         self.buf.shrink_to(READ_CHUNK);
                     }
                     let open = self.run_step(step).await?;
-                    if self.session.as_ref().is_some_and(Session::is_authenticated) {
+                    if !logged_in && self.session.as_ref().is_some_and(Session::is_authenticated) {
+                        logged_in = true;
                         self.ticket.logged_in();
                     }
                     if !open {
@@ -630,7 +659,13 @@ impl Connection {
                     else {
                         return Ok(false);
                     };
-                    match TlsAcceptor::from(cfg).accept(tcp).await {
+                    // Bounded like any wait before login (a client that sends STARTTLS and then
+                    // nothing must not keep its slot).
+                    let handshake = TlsAcceptor::from(cfg).accept(tcp).or(async {
+                        Timer::after(self.timeout()).await;
+                        Err(io::ErrorKind::TimedOut.into())
+                    });
+                    match handshake.await {
                         Ok(t) => {
                             self.wire.stream = Stream::Tls(Box::new(t));
                             if let Some(s) = self.session.as_mut() {
@@ -703,25 +738,45 @@ impl Connection {
                     use crate::auth::users::AuthResult;
                     self.flush().await?;
                     let ip = self.peer.ip();
-                    let now = std::time::Instant::now();
                     let throttle = &self.shared.ctx.throttle;
-                    let result = match throttle.check(ip, now) {
+                    let result = match throttle.check(ip, std::time::Instant::now()) {
                         Verdict::Blocked(_) => AuthResult::Blocked,
                         Verdict::Check => {
                             // At most `auth_workers` password checks at once: a memory-hard
                             // scheme (ARGON2ID: 64 MiB each) must not multiply by the number
-                            // of guessing connections.
-                            let _turn = self.shared.auth_pool.acquire().await;
-                            let ctx = Arc::clone(&self.shared.ctx);
-                            let user = req.user.clone();
-                            let password = req.password.clone();
-                            smol::unblock(move || ctx.users.authenticate(&user, &password)).await
+                            // of guessing connections. Waiting for a turn ends with the login
+                            // deadline.
+                            let wait = self
+                                .shared
+                                .cfg
+                                .login_deadline
+                                .saturating_sub(self.connected.elapsed());
+                            let turn = async { Some(self.shared.auth_pool.acquire().await) }
+                                .or(async {
+                                    Timer::after(wait).await;
+                                    None
+                                })
+                                .await;
+                            match turn {
+                                Some(_turn) => {
+                                    let ctx = Arc::clone(&self.shared.ctx);
+                                    let user = req.user.clone();
+                                    let password = req.password.clone();
+                                    smol::unblock(move || ctx.users.authenticate(&user, &password))
+                                        .await
+                                }
+                                None => AuthResult::Unavailable(
+                                    "every password check is busy; waited until the login deadline"
+                                        .into(),
+                                ),
+                            }
                         }
                     };
                     match &result {
                         AuthResult::Ok(_) => throttle.succeeded(ip, &req.user),
                         AuthResult::BadCredentials | AuthResult::Blocked => {
                             // A failed login costs the client time, more with each failure.
+                            let now = std::time::Instant::now();
                             Timer::after(throttle.failed(ip, &req.user, now)).await;
                         }
                         AuthResult::Unavailable(_) => {}

@@ -16,6 +16,7 @@ impl Session {
         password: Vec<u8>,
     ) -> Result<Step, Failure> {
         self.may_authenticate()?;
+        check_user_name(username)?;
         Ok(Step::Login(LoginRequest {
             tag: tag.to_string(),
             user: String::from_utf8_lossy(username).into_owned(),
@@ -164,15 +165,32 @@ impl Session {
     }
 }
 
+/// The longest user name a login may give (an address is at most 254 octets, RFC 5321).
+const MAX_USER_NAME: usize = 320;
+
+/// A user name no account can have is refused before it is counted, logged or checked.
+fn check_user_name(name: &[u8]) -> Result<(), Failure> {
+    if name.len() > MAX_USER_NAME {
+        return Err(Failure::no(
+            Code::AuthenticationFailed,
+            "Authentication failed",
+        ));
+    }
+    Ok(())
+}
+
 /// The password check a PLAIN response asks for.
 fn plain_login(tag: &str, b64: &[u8]) -> Result<Step, Failure> {
     match sasl_plain(b64) {
-        Some((user, password)) => Ok(Step::Login(LoginRequest {
-            tag: tag.to_string(),
-            user,
-            password,
-            sasl: true,
-        })),
+        Some((user, password)) => {
+            check_user_name(user.as_bytes())?;
+            Ok(Step::Login(LoginRequest {
+                tag: tag.to_string(),
+                user,
+                password,
+                sasl: true,
+            }))
+        }
         // RFC 4616: a malformed message fails the authentication (as Dovecot answers).
         None => Err(Failure::no(
             Code::AuthenticationFailed,
