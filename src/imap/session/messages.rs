@@ -326,16 +326,7 @@ fn sort(
         None
     };
     let Some(ret) = &args.returns else {
-        let mut line = String::from("* SORT");
-        for n in &ids {
-            line.push(' ');
-            line.push_str(&n.to_string());
-        }
-        if let Some(h) = highest {
-            line.push_str(&format!(" (MODSEQ {h})"));
-        }
-        line.push_str("\r\n");
-        out.put(line.as_bytes());
+        out.put(number_list("SORT", &ids, highest).as_bytes());
         return Ok(());
     };
     let all = ret.is_empty() || ret.contains(&SearchReturn::All);
@@ -435,16 +426,7 @@ fn search(
         r => r.as_ref(),
     };
     let Some(ret) = returns else {
-        let mut line = String::from("* SEARCH");
-        for n in &nums {
-            line.push(' ');
-            line.push_str(&n.to_string());
-        }
-        if let Some(h) = highest {
-            line.push_str(&format!(" (MODSEQ {h})"));
-        }
-        line.push_str("\r\n");
-        out.put(line.as_bytes());
+        out.put(number_list("SEARCH", &nums, highest).as_bytes());
         return Ok(());
     };
     let ret: Vec<SearchReturn> = if ret.is_empty() {
@@ -509,6 +491,19 @@ pub(super) fn unknown_system_flag<'a>(flags: &[Flag<'a>]) -> Option<&'a str> {
         Flag::Extension(e) => Some(*e),
         _ => None,
     })
+}
+
+/// `* SEARCH 2 5 9 (MODSEQ n)` / `* SORT …`: the plain answer of SEARCH and SORT.
+fn number_list(name: &str, nums: &[impl std::fmt::Display], highest: Option<u64>) -> String {
+    let mut line = format!("* {name}");
+    for n in nums {
+        line.push_str(&format!(" {n}"));
+    }
+    if let Some(h) = highest {
+        line.push_str(&format!(" (MODSEQ {h})"));
+    }
+    line.push_str("\r\n");
+    line
 }
 
 /// `1,2,3,5,7:9` from ascending numbers ([`response::number_set`]).
