@@ -67,7 +67,12 @@ impl SortFields {
             }
         }
         f.references = match references {
-            Some(r) if !r.is_empty() => r,
+            Some(mut r) if !r.is_empty() => {
+                // The nearest ancestors are last; a longer chain is someone's trick, and each
+                // id costs THREAD a walk up the tree.
+                r.drain(..r.len().saturating_sub(MAX_REFERENCES));
+                r
+            }
             _ => in_reply_to
                 .and_then(|v| v.into_iter().next())
                 .into_iter()
@@ -138,6 +143,10 @@ fn message_ids(value: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// The References ids THREAD follows per message: the last ones, its nearest ancestors
+/// (mail clients trim the list long before this).
+pub const MAX_REFERENCES: usize = 100;
 
 /// A message of a search result with what SORT and THREAD need, as the mailbox gives it.
 #[derive(Debug, Clone)]
@@ -239,10 +248,21 @@ pub fn sort(msgs: &mut [Msg<'_>], criteria: &[SortCriterion]) {
 }
 
 /// A thread: a message (None: a placeholder for one not in the result) and its replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A thread can be as deep as a mailbox is long, so nothing here recurses over its depth:
+/// not building, rendering or dropping it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Thread {
     pub id: Option<u32>,
     pub children: Vec<Thread>,
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.children);
+        while let Some(mut t) = stack.pop() {
+            stack.append(&mut t.children);
+        }
+    }
 }
 
 /// THREAD=ORDEREDSUBJECT (RFC 5256 §3): messages grouped by base subject, each group in
@@ -305,6 +325,11 @@ impl Arena<'_, '_> {
 
     /// Whether `a` is `b` or one of its ancestors.
     fn is_ancestor(&self, a: usize, mut b: usize) -> bool {
+        // Without children `a` is no one's ancestor: a reply to the end of a long chain is
+        // not a walk up the whole chain.
+        if self.nodes[a].children.is_empty() {
+            return a == b;
+        }
         loop {
             if a == b {
                 return true;
@@ -344,14 +369,25 @@ impl Arena<'_, '_> {
         }
     }
 
-    fn sort_children(&mut self, n: usize) {
-        let kids = std::mem::take(&mut self.nodes[n].children);
-        for &k in &kids {
-            self.sort_children(k);
+    /// `n` and everything under it, each node before its children.
+    fn preorder(&self, n: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![n];
+        while let Some(k) = stack.pop() {
+            out.push(k);
+            stack.extend(self.nodes[k].children.iter().rev());
         }
-        let mut kids = kids;
-        kids.sort_by_key(|&k| self.date_key(k));
-        self.nodes[n].children = kids;
+        out
+    }
+
+    /// Every set of siblings under `n` by sent date (children first: a placeholder sorts by
+    /// its first child).
+    fn sort_children(&mut self, n: usize) {
+        for k in self.preorder(n).into_iter().rev() {
+            let mut kids = std::mem::take(&mut self.nodes[k].children);
+            kids.sort_by_key(|&c| self.date_key(c));
+            self.nodes[k].children = kids;
+        }
     }
 
     /// The subject a root is grouped by: its message's, or its first child's.
@@ -367,14 +403,21 @@ impl Arena<'_, '_> {
     }
 
     fn to_thread(&self, n: usize) -> Thread {
-        Thread {
-            id: self.msg(n).map(|m| m.id),
-            children: self.nodes[n]
+        // Built from the leaves up: each node's children are done before it.
+        let mut done: HashMap<usize, Thread> = HashMap::new();
+        for k in self.preorder(n).into_iter().rev() {
+            let children = self.nodes[k]
                 .children
                 .iter()
-                .map(|&c| self.to_thread(c))
-                .collect(),
+                .filter_map(|c| done.remove(c))
+                .collect();
+            let id = self.msg(k).map(|m| m.id);
+            done.insert(k, Thread { id, children });
         }
+        done.remove(&n).unwrap_or(Thread {
+            id: None,
+            children: Vec::new(),
+        })
     }
 }
 
@@ -435,39 +478,43 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Thread> {
         .collect();
     // (3) Placeholders pruned: without children gone, with children replaced by them (at the
     // root only when there is just one).
-    fn prune(a: &mut Arena<'_, '_>, kids: Vec<usize>, at_root: bool) -> Vec<usize> {
+    // Leaves first; each node's place among its parent's children becomes what is left of it.
+    let mut roots = {
+        let mut kept: Vec<Vec<usize>> = vec![Vec::new(); a.nodes.len()];
         let mut out = Vec::new();
-        for k in kids {
-            let grand = std::mem::take(&mut a.nodes[k].children);
-            let grand = prune(a, grand, false);
-            if a.nodes[k].msg.is_some() {
-                a.nodes[k].children = grand;
-                out.push(k);
-            } else if grand.is_empty() {
-                continue;
-            } else if !at_root || grand.len() == 1 {
-                for &g in &grand {
-                    a.nodes[g].parent = if at_root { None } else { Some(k) };
+        for &r in &roots {
+            for k in a.preorder(r).into_iter().rev() {
+                let mut grand = Vec::new();
+                for c in std::mem::take(&mut a.nodes[k].children) {
+                    grand.append(&mut kept[c]);
                 }
-                out.extend(grand);
-            } else {
-                a.nodes[k].children = grand;
-                out.push(k);
+                let at_root = k == r;
+                let keep = if a.nodes[k].msg.is_some() {
+                    a.nodes[k].children = grand;
+                    vec![k]
+                } else if grand.is_empty() {
+                    Vec::new()
+                } else if !at_root || grand.len() == 1 {
+                    grand
+                } else {
+                    a.nodes[k].children = grand;
+                    vec![k]
+                };
+                if at_root {
+                    out.extend(keep);
+                } else {
+                    kept[k] = keep;
+                }
             }
         }
         out
-    }
-    let mut roots = prune(&mut a, roots, true);
+    };
     for &r in &roots {
         a.nodes[r].parent = None;
-        for c in a.nodes[r].children.clone() {
-            fix_parents(&mut a, c, r);
-        }
-    }
-    fn fix_parents(a: &mut Arena<'_, '_>, n: usize, parent: usize) {
-        a.nodes[n].parent = Some(parent);
-        for c in a.nodes[n].children.clone() {
-            fix_parents(a, c, n);
+        for k in a.preorder(r) {
+            for c in a.nodes[k].children.clone() {
+                a.nodes[c].parent = Some(k);
+            }
         }
     }
     // (4) Roots by sent date (placeholders by their first child's, children sorted first).
@@ -525,8 +572,19 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Thread> {
                 a.nodes[c].parent = None;
                 a.link(t, c);
             }
-        } else if t_dummy || (reply && !t_reply) {
+        } else if t_dummy || (!r_dummy && reply && !t_reply) {
             a.link(t, r);
+        } else if r_dummy {
+            // The message in the table joins this placeholder, beside its replies; the
+            // placeholder takes the message's place among the roots.
+            match out_roots.iter().position(|&x| x == t) {
+                Some(pos) => out_roots[pos] = r,
+                None => {
+                    replaced.insert(t, r);
+                }
+            }
+            a.link(r, t);
+            table.insert(subj, r);
         } else {
             // Neither is the original of the other: both under a new placeholder, which
             // takes the table's container's place.
@@ -552,35 +610,47 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Thread> {
 
 /// The THREAD response's body: `(1 2 (3)(4))(5)`.
 pub fn render(threads: &[Thread]) -> String {
-    fn members(t: &Thread, out: &mut String) {
-        if let Some(id) = t.id {
-            out.push_str(&id.to_string());
-        }
-        match t.children.as_slice() {
-            [] => {}
-            [one] => {
-                if t.id.is_some() {
-                    out.push(' ');
-                }
-                members(one, out);
-            }
-            many => {
-                if t.id.is_some() {
-                    out.push(' ');
-                }
-                for c in many {
-                    out.push('(');
-                    members(c, out);
-                    out.push(')');
-                }
-            }
-        }
+    enum Step<'t> {
+        Members(&'t Thread),
+        Open,
+        Close,
     }
     let mut out = String::new();
+    let mut stack: Vec<Step<'_>> = Vec::new();
     for t in threads {
         out.push('(');
-        members(t, &mut out);
-        out.push(')');
+        stack.push(Step::Close);
+        stack.push(Step::Members(t));
+        while let Some(step) = stack.pop() {
+            let t = match step {
+                Step::Open => {
+                    out.push('(');
+                    continue;
+                }
+                Step::Close => {
+                    out.push(')');
+                    continue;
+                }
+                Step::Members(t) => t,
+            };
+            if let Some(id) = t.id {
+                out.push_str(&id.to_string());
+                if !t.children.is_empty() {
+                    out.push(' ');
+                }
+            }
+            match t.children.as_slice() {
+                [] => {}
+                [one] => stack.push(Step::Members(one)),
+                many => {
+                    for c in many.iter().rev() {
+                        stack.push(Step::Close);
+                        stack.push(Step::Members(c));
+                        stack.push(Step::Open);
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -621,7 +691,7 @@ mod tests {
             .map(|(i, f)| Msg {
                 id: i as u32 + 1,
                 seq: i as u32 + 1,
-                arrival: 1000 - i as u64,
+                arrival: 1_000_000 - i as u64,
                 size: (i as u64 * 7) % 5,
                 fields: f,
             })
@@ -647,7 +717,7 @@ mod tests {
         assert_eq!(ids(&m), [2, 3, 1]);
         sort(&mut m, &[crit(SortKey::Arrival, false)]);
         assert_eq!(ids(&m), [3, 2, 1]);
-        // No Date: INTERNALDATE (here 998, long before 2026).
+        // No Date: INTERNALDATE (here 999,998, long before 2026).
         sort(&mut m, &[crit(SortKey::Date, true)]);
         assert_eq!(ids(&m), [1, 2, 3]);
     }
@@ -704,5 +774,37 @@ mod tests {
             fields("Message-ID: <3@x>\nSubject: else\nDate: Tue, 1 Dec 2026 10:30:00 +0000\n\n"),
         ];
         assert_eq!(render(&references(&msgs(&fs))), "((1)(2))(3)");
+    }
+
+    #[test]
+    fn a_chain_as_long_as_the_mailbox_threads_without_recursion() {
+        let n = 50_000;
+        let fs: Vec<SortFields> = (1..=n)
+            .map(|i| {
+                fields(&format!(
+                    "Message-ID: <{i}@x>\nIn-Reply-To: <{}@x>\nSubject: Re: chain\n\
+                     Date: Tue, 1 Dec 2026 10:00:00 +0000\n\n",
+                    i - 1
+                ))
+            })
+            .collect();
+        let t = references(&msgs(&fs));
+        let text = render(&t);
+        assert!(text.starts_with("(1 2 3 4 "), "{}", &text[..40]);
+        assert!(text.ends_with(&format!(" {} {n})", n - 1)));
+        assert_eq!(text.matches('(').count(), 1);
+        drop(t);
+    }
+
+    #[test]
+    fn a_huge_references_field_keeps_its_nearest_ancestors() {
+        let refs: String = (0..40_000).map(|i| format!("<r{i}@x> ")).collect();
+        let f = fields(&format!(
+            "Message-ID: <m@x>\nReferences: {refs}\nSubject: x\n\n"
+        ));
+        assert_eq!(f.references.len(), MAX_REFERENCES);
+        assert_eq!(f.references.last().unwrap(), b"r39999@x");
+        let t = references(&msgs(&[f]));
+        assert_eq!(render(&t), "(1)");
     }
 }
