@@ -365,6 +365,9 @@ impl Selected {
         let Ok(mb) = sh.lock(false) else {
             return;
         };
+        // Another session may have expunged since the view opened: that message keeps its
+        // number until this client is told.
+        self.absorb(&mb);
         let recent = self.recent_count(&mb);
         let unseen = mb
             .messages()
@@ -393,7 +396,7 @@ impl Selected {
             let _ = write!(
                 s,
                 "* OK [HIGHESTMODSEQ {}] Highest\r\n",
-                Selected::highest(&mb)
+                self.known_modseq(&mb)
             );
         }
         out.put(s.as_bytes());
@@ -548,11 +551,6 @@ impl Selected {
         }
     }
 
-    /// HIGHESTMODSEQ as the client hears it (at least 1: RFC 7162's mod-sequence-value).
-    fn highest(mb: &Mailbox) -> u64 {
-        mb.highest_modseq().max(1)
-    }
-
     /// `UID u ` (QRESYNC, or asked for) and `MODSEQ (m) ` (CONDSTORE) at the start of an
     /// untagged FETCH about a flag change (RFC 7162 §3.1.4.1, §3.2.4).
     fn write_ids(&self, mb: &Mailbox, s: &mut String, uid: u32, uid_cmd: bool) {
@@ -574,13 +572,37 @@ impl Selected {
         }
         let sh = Arc::clone(&self.shared);
         let mb = sh.lock(false).ok()?;
-        Some(format!("HIGHESTMODSEQ {}", Selected::highest(&mb)))
+        Some(format!("HIGHESTMODSEQ {}", self.known_modseq(&mb)))
     }
 
-    /// The mailbox's HIGHESTMODSEQ now (the tagged OK of a CONDSTORE enabling command).
+    /// The HIGHESTMODSEQ this client may be told (the tagged OK of a CONDSTORE enabling
+    /// command).
     pub fn highest_modseq(&self) -> u64 {
         let sh = Arc::clone(&self.shared);
-        sh.lock(false).map(|mb| Selected::highest(&mb)).unwrap_or(1)
+        sh.lock(false).map(|mb| self.known_modseq(&mb)).unwrap_or(1)
+    }
+
+    /// The highest modseq up to which this client has heard of every change: a client that
+    /// keeps it and resyncs from it later (CHANGEDSINCE, QRESYNC) misses nothing. Below the
+    /// first change of another session it was not told yet (a flag change after its last
+    /// look, an expunge still pending or not yet seen); its own changes it heard as it made
+    /// them.
+    fn known_modseq(&self, mb: &Mailbox) -> u64 {
+        let mut known = mb.highest_modseq();
+        for uid in mb.changed_since(self.told) {
+            if let Some(m) = mb.message(uid)
+                && !self.own.contains(&m.modseq())
+            {
+                known = known.min(m.modseq().saturating_sub(1));
+            }
+        }
+        for &(ms, uid) in mb.expunged_since(self.told.min(self.absorbed)) {
+            let untold = ms > self.absorbed || self.pending.binary_search(&uid).is_ok();
+            if untold && !self.own.contains(&ms) {
+                known = known.min(ms - 1);
+            }
+        }
+        known.max(1)
     }
 
     /// UIDs of `set` (with `*` the highest UID ever given) expunged after `since`: what
@@ -616,6 +638,9 @@ impl Selected {
     pub fn resync(&mut self, q: &super::command::Qresync, out: &mut Output) {
         if q.uid_validity != self.uid_validity {
             return;
+        }
+        if let Ok(mb) = Arc::clone(&self.shared).lock(false) {
+            self.absorb(&mb);
         }
         let known = q.known_uids.as_ref();
         let gone = self.vanished_since(q.modseq, known);
@@ -1721,6 +1746,35 @@ mod tests {
         s
     }
 
+    fn set(s: &str) -> SequenceArg {
+        match crate::imap::parser::parse_command(
+            format!("x FETCH {s} FLAGS\r\n").as_bytes(),
+            &Default::default(),
+        ) {
+            Ok(crate::imap::parser::Parsed::Complete { command, .. }) => match command.kind {
+                crate::imap::command::CommandKind::Fetch(f) => f.set.clone(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    /// STORE +FLAGS.SILENT of \Deleted (`d`) or \Flagged.
+    fn args(f: &str) -> StoreArgs<'static> {
+        StoreArgs {
+            uid: false,
+            set: set("1"),
+            mode: StoreMode::Add,
+            silent: true,
+            flags: vec![if f == "d" {
+                Flag::Deleted
+            } else {
+                Flag::Flagged
+            }],
+            unchanged_since: None,
+        }
+    }
+
     #[test]
     fn sessions_share_one_table_and_keep_their_own_views() {
         let d = scratch("share", 3);
@@ -1735,28 +1789,6 @@ mod tests {
         b.select_responses(&mut out);
         assert!(text(&mut out).contains("* 0 RECENT"));
         // A's expunge reaches B at a sync that allows it, not before: B's numbers stay.
-        let set = |s: &str| match crate::imap::parser::parse_command(
-            format!("x FETCH {s} FLAGS\r\n").as_bytes(),
-            &Default::default(),
-        ) {
-            Ok(crate::imap::parser::Parsed::Complete { command, .. }) => match command.kind {
-                crate::imap::command::CommandKind::Fetch(f) => f.set.clone(),
-                _ => unreachable!(),
-            },
-            _ => unreachable!(),
-        };
-        let args = |f: &str| StoreArgs {
-            uid: false,
-            set: set("1"),
-            mode: StoreMode::Add,
-            silent: true,
-            flags: vec![if f == "d" {
-                Flag::Deleted
-            } else {
-                Flag::Flagged
-            }],
-            unchanged_since: None,
-        };
         a.store(&[1], &args("d"), false, &mut out).unwrap();
         a.expunge(None, &mut out).unwrap();
         assert!(text(&mut out).contains("* 1 EXPUNGE"));
@@ -1787,6 +1819,45 @@ mod tests {
         );
         reg.forget_closed();
         assert_eq!(reg.open_count(), 0, "dropped with its last session");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn an_expunge_between_open_and_select_keeps_the_number_until_told() {
+        let d = scratch("select-race", 3);
+        let reg = crate::imap::registry::Registry::new();
+        let mut out = Output::new();
+        let mut a = Selected::open(reg.open(&d).unwrap(), "INBOX".into(), false).unwrap();
+        a.condstore = true;
+        a.select_responses(&mut out);
+        let mut b = Selected::open(reg.open(&d).unwrap(), "INBOX".into(), false).unwrap();
+        b.condstore = true;
+        let at_open = b.highest_modseq();
+        // A expunges message 1 after B's view opened, before B's SELECT answered.
+        a.store(&[1], &args("d"), false, &mut out).unwrap();
+        a.expunge(None, &mut out).unwrap();
+        text(&mut out);
+        b.select_responses(&mut out);
+        let t = text(&mut out);
+        assert!(t.contains("* 3 EXISTS"), "{t}");
+        let said: u64 = t
+            .split("[HIGHESTMODSEQ ")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert_eq!(b.resolve(&set("1:*"), false), vec![1, 2, 3]);
+        b.sync(&mut out, true);
+        assert!(text(&mut out).contains("* 1 EXPUNGE"));
+        // Not a HIGHESTMODSEQ that covers the expunge B was not told of.
+        assert!(said >= at_open && said < b.highest_modseq(), "{t}");
+        // A flag change by A: B's HIGHESTMODSEQ stays below it until B hears of it.
+        let before = b.highest_modseq();
+        a.store(&[2], &args("f"), false, &mut out).unwrap();
+        assert_eq!(b.highest_modseq(), before);
+        b.sync(&mut out, false);
+        assert!(text(&mut out).contains("FETCH"));
+        assert!(b.highest_modseq() > before);
         let _ = std::fs::remove_dir_all(&d);
     }
 

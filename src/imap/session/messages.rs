@@ -121,19 +121,23 @@ impl Session {
                 }
                 let mut uids = sel.resolve(&args.set, args.uid);
                 let mut attrs: Vec<FetchAttr<'static>> = args.attrs.iter().map(own_attr).collect();
-                // Changes to flags may be reported now; expunges wait (RFC 3501 §7.4.1).
-                sel.sync(out, false);
+                // RFC 7162 §3.2.6: VANISHED (EARLIER) comes before any FETCH. The expunges
+                // this session has not been told of are not in it: they follow as VANISHED.
+                if let Some(since) = args.changed_since
+                    && args.vanished
+                    && let SequenceArg::Set(set) = &args.set
+                {
+                    let gone = sel.vanished_since(since, Some(set));
+                    if !gone.is_empty() {
+                        let set = response::number_set(gone.iter().map(|&u| u64::from(u)));
+                        out.put(format!("* VANISHED (EARLIER) {set}\r\n").as_bytes());
+                    }
+                }
+                // Changes to flags may be reported now; expunges only in UID FETCH (RFC 3501
+                // §7.4.1: the numbers FETCH was given must keep their meaning).
+                sel.sync(out, args.uid);
                 if let Some(since) = args.changed_since {
                     // RFC 7162 §3.1.4: only what changed after `since`, with its MODSEQ.
-                    if args.vanished
-                        && let SequenceArg::Set(set) = &args.set
-                    {
-                        let gone = sel.vanished_since(since, Some(set));
-                        if !gone.is_empty() {
-                            let set = response::number_set(gone.iter().map(|&u| u64::from(u)));
-                            out.put(format!("* VANISHED (EARLIER) {set}\r\n").as_bytes());
-                        }
-                    }
                     uids.retain(|&u| sel.modseq_of(u) > since);
                     if !attrs.contains(&FetchAttr::ModSeq) {
                         attrs.push(FetchAttr::ModSeq);
