@@ -1624,7 +1624,7 @@ impl Mailbox {
         durable: &super::Durable,
         flags: Flags,
         keywords: &[&str],
-    ) -> Result<(u32, u32), StoreError> {
+    ) -> Result<Stored, StoreError> {
         let dir = self.dir.clone();
         let opts = self.opts;
         let before_list = self.stamps().ok().and_then(|s| s.uidlist);
@@ -1636,7 +1636,11 @@ impl Mailbox {
             && before_list == self.uidlist_stamp;
         if !ours {
             self.seen = None;
-            return Ok((uid, validity));
+            return Ok(Stored {
+                uid,
+                validity,
+                name,
+            });
         }
         self.refresh_keywords()?;
         let (f, kw) = parse_info(&name);
@@ -1649,15 +1653,49 @@ impl Mailbox {
             vsize: durable.vsize,
             mtime: NO_MTIME,
             modseq: 0,
-            name: name.into(),
+            name: name.as_str().into(),
         });
         self.next_uid = uid + 1;
         self.uidlist_stamp = self.stamps().ok().and_then(|s| s.uidlist);
         let sig = self.msgs.last().map(Message::sig).expect("just pushed");
         self.unnumbered.push((uid, sig));
         self.flush_numbers();
-        Ok((uid, validity))
+        Ok(Stored {
+            uid,
+            validity,
+            name,
+        })
     }
+
+    /// Takes messages this mailbox just stored out again (a MULTIAPPEND that failed part
+    /// way): expunged when the table has them, else (someone else wrote to the uidlist
+    /// meanwhile, so they were not added) their files removed from `cur/` by name.
+    pub fn withdraw(&mut self, stored: &[Stored]) -> Result<(), StoreError> {
+        let (known, unknown): (Vec<&Stored>, Vec<&Stored>) =
+            stored.iter().partition(|s| self.index(s.uid).is_some());
+        let uids: Vec<u32> = known.iter().map(|s| s.uid).collect();
+        self.expunge(&uids)?;
+        let cur = self.dir.join("cur");
+        for s in unknown {
+            let p = cur.join(&s.name);
+            match self.own_change(|_| fs::remove_file(&p)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_at(&p)(e)),
+            }
+            self.seen = None;
+        }
+        sync_dir(&cur).map_err(io_at(&cur))
+    }
+}
+
+/// A message [`Mailbox::store_durable`] placed: its UID, the mailbox's UIDVALIDITY, and its
+/// file name in `cur/`.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub uid: u32,
+    pub validity: u32,
+    pub name: String,
 }
 
 /// Counts the bytes and the CRLF size of a file.
@@ -1772,7 +1810,7 @@ fn place(
     let ul_path = dir.join(uidlist::FILE_NAME);
     let lock = DotLock::acquire(&ul_path, opts)?;
     let mut intact = true;
-    let mut list = match uidlist::load(dir).map_err(io_at(&ul_path))? {
+    let list = match uidlist::load(dir).map_err(io_at(&ul_path))? {
         Loaded::Ok(l, _) => l,
         other => {
             intact = false;
@@ -1820,7 +1858,28 @@ fn place(
             })(e));
         }
     }
-    sync_dir(&cur).map_err(io_at(&cur))?;
+    // From here a failure takes the file out of cur/ again: a message without its UID line
+    // would be found by the next scan and appear although APPEND said NO.
+    let numbered = number(dir, &cur, &name, lock, list, intact);
+    if numbered.is_err() {
+        let _ = fs::remove_file(&dest);
+        let _ = sync_dir(&cur);
+    }
+    numbered.map(|(uid, validity)| (uid, validity, name))
+}
+
+/// The second half of [`place`]: `cur/` made durable with the new link, then the message's
+/// line in the uidlist (appended, or the whole list written when it had to be rebuilt).
+fn number(
+    dir: &Path,
+    cur: &Path,
+    name: &str,
+    lock: DotLock,
+    mut list: Uidlist,
+    intact: bool,
+) -> Result<(u32, u32), StoreError> {
+    let ul_path = dir.join(uidlist::FILE_NAME);
+    sync_dir(cur).map_err(io_at(cur))?;
     if list.next_uid == u32::MAX {
         return Err(StoreError::UidsExhausted {
             path: dir.to_path_buf(),
@@ -1830,7 +1889,7 @@ fn place(
     let record = Record {
         uid,
         ext: None,
-        name: uidlist::base_name(&name).into(),
+        name: uidlist::base_name(name).into(),
     };
     if intact {
         // One line at the end, as Dovecot appends (the list is not rewritten).
@@ -1841,7 +1900,7 @@ fn place(
         list.next_uid += 1;
         uidlist::write(lock, &mut list).map_err(io_at(&ul_path))?;
     }
-    Ok((uid, list.uid_validity, name))
+    Ok((uid, list.uid_validity))
 }
 
 #[cfg(test)]
@@ -1890,6 +1949,57 @@ mod tests {
             .iter()
             .map(|m| (m.uid(), uidlist::base_name(m.name()).to_string()))
             .collect()
+    }
+
+    fn durable(dir: &Path, body: &str) -> crate::maildir::Durable {
+        let mut f = crate::maildir::Incoming::create(dir, &unique_name()).unwrap();
+        f.write(body.as_bytes()).unwrap();
+        f.finish(None).unwrap()
+    }
+
+    #[test]
+    fn a_message_that_gets_no_uid_is_not_left_in_cur() {
+        let d = Scratch::new("no-uid");
+        fs::write(d.0.join(uidlist::FILE_NAME), "3 V1 N4294967295\n").unwrap();
+        let m = durable(&d.0, "Subject: x\r\n\r\nbody\r\n");
+        let r = store_durable(&d.0, &m, Flags::default(), &[], LockOptions::DOVECOT);
+        assert!(matches!(r, Err(StoreError::UidsExhausted { .. })), "{r:?}");
+        assert!(d.names("cur").is_empty(), "{:?}", d.names("cur"));
+    }
+
+    #[test]
+    fn withdraw_removes_what_was_stored_also_when_the_table_did_not_take_it() {
+        let d = Scratch::new("withdraw");
+        let mut mb = Mailbox::open(&d.0, false).unwrap();
+        let first = mb
+            .store_durable(
+                &durable(&d.0, "Subject: 1\r\n\r\n1\r\n"),
+                Flags::default(),
+                &[],
+            )
+            .unwrap();
+        assert!(mb.message(first.uid).is_some(), "in the table");
+        // Another writer appends to the uidlist: the next store is not added to the table.
+        store_durable(
+            &d.0,
+            &durable(&d.0, "Subject: other\r\n\r\nx\r\n"),
+            Flags::default(),
+            &[],
+            LockOptions::DOVECOT,
+        )
+        .unwrap();
+        let second = mb
+            .store_durable(
+                &durable(&d.0, "Subject: 2\r\n\r\n2\r\n"),
+                Flags::default(),
+                &[],
+            )
+            .unwrap();
+        assert!(mb.message(second.uid).is_none(), "not in the table yet");
+        mb.withdraw(&[first, second]).unwrap();
+        assert_eq!(d.names("cur").len(), 1, "only the other writer's message");
+        mb.refresh().unwrap();
+        assert_eq!(mb.len(), 1);
     }
 
     #[test]

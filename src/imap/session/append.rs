@@ -147,7 +147,10 @@ impl Session {
         if let [(durable, flags, keywords)] = a.ready.as_slice() {
             let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
             let (uid, validity) = match self.ctx.mailboxes.get(&a.dir) {
-                Some(shared) => shared.lock(false)?.store_durable(durable, *flags, &k)?,
+                Some(shared) => {
+                    let s = shared.lock(false)?.store_durable(durable, *flags, &k)?;
+                    (s.uid, s.validity)
+                }
                 None => store::store_durable(
                     &a.dir,
                     durable,
@@ -160,17 +163,13 @@ impl Session {
         }
         let shared = self.ctx.mailboxes.open(&a.dir)?;
         let mut g = shared.lock(false)?;
-        let mut uids = Vec::with_capacity(a.ready.len());
-        let mut validity = 0;
+        let mut stored = Vec::with_capacity(a.ready.len());
         for (durable, flags, keywords) in &a.ready {
             let k: Vec<&str> = keywords.iter().map(String::as_str).collect();
             match g.store_durable(durable, *flags, &k) {
-                Ok((uid, v)) => {
-                    uids.push(uid);
-                    validity = v;
-                }
+                Ok(s) => stored.push(s),
                 Err(e) => {
-                    if let Err(undo) = g.expunge(&uids) {
+                    if let Err(undo) = g.withdraw(&stored) {
                         crate::warn!(
                             "imap",
                             "{}: undoing a failed MULTIAPPEND: {undo}",
@@ -181,7 +180,8 @@ impl Session {
                 }
             }
         }
-        Ok((uids, validity))
+        let validity = stored.last().map_or(0, |s| s.validity);
+        Ok((stored.iter().map(|s| s.uid).collect(), validity))
     }
 
     /// One message's literal is complete: make it durable in `tmp/` (stored at the end).
