@@ -987,12 +987,10 @@ impl Selected {
                     items.push(b' ');
                     match binary_content(&t, part, &f)? {
                         BinaryContent::Missing => items.extend_from_slice(b"{0}\r\n"),
-                        BinaryContent::Bytes(b, lit8) => {
-                            let (off, len) = clip(b.len() as u64, *partial);
-                            items.extend_from_slice(
-                                format!("{}{{{len}}}\r\n", if lit8 { "~" } else { "" }).as_bytes(),
-                            );
-                            items.extend_from_slice(&b[off as usize..(off + len) as usize]);
+                        BinaryContent::Pieces { pieces, size } => {
+                            let (off, len) = clip(size, *partial);
+                            items.extend_from_slice(format!("~{{{len}}}\r\n").as_bytes());
+                            stream_pieces(&pieces, &f, off, len, &mut items, &mut chunks);
                         }
                         BinaryContent::Stream {
                             range,
@@ -1022,7 +1020,7 @@ impl Selected {
                     let f = open(mb, &mut file)?;
                     let size = match binary_content(&t, part, &f)? {
                         BinaryContent::Missing => 0,
-                        BinaryContent::Bytes(b, _) => b.len() as u64,
+                        BinaryContent::Pieces { size, .. } => size,
                         BinaryContent::Stream { size, .. } => size,
                     };
                     sep(&mut items, &mut first);
@@ -1506,8 +1504,12 @@ impl Selected {
 enum BinaryContent {
     /// No such part: an empty string (as Dovecot answers).
     Missing,
-    /// Converted in memory (`BINARY[]` of a MIME message); literal8 or not.
-    Bytes(Vec<u8>, bool),
+    /// Converted (`BINARY[]` of a MIME message): stretches of the file, raw or decoded, and
+    /// rewritten headers; always a literal8.
+    Pieces {
+        pieces: Vec<crate::mail::binary::Piece>,
+        size: u64,
+    },
     /// A leaf's body streamed from the file with its encoding undone on the way.
     Stream {
         range: crate::mail::mime::RawRange,
@@ -1516,9 +1518,6 @@ enum BinaryContent {
         lit8: bool,
     },
 }
-
-/// The most `BINARY[]` of a whole MIME message converts in memory.
-const BINARY_CONVERT_LIMIT: u64 = 32 << 20;
 
 /// The content of `BINARY[part]` (RFC 3516): a leaf's body decoded; the whole message as it
 /// is when nothing in it is encoded, else converted ([`crate::mail::binary::convert`]).
@@ -1582,19 +1581,64 @@ fn binary_content(
         });
     }
     let mut f = file;
-    let target = if path.is_empty() {
-        root
-    } else {
-        part.message().unwrap_or(part)
+    // BINARY[n] of a message/rfc822 part is the message in it, header and all; of a
+    // multipart part, its body.
+    let (target, with_header) = match part.message() {
+        _ if path.is_empty() => (root, true),
+        Some(inner) => (inner, true),
+        None => (part, false),
     };
-    match binary::convert(root, target, &mut f, BINARY_CONVERT_LIMIT) {
-        Ok(b) => Ok(BinaryContent::Bytes(b, true)),
+    match binary::convert(root, target, &mut f, with_header) {
+        Ok(pieces) => Ok(BinaryContent::Pieces {
+            size: pieces.iter().map(binary::Piece::len).sum(),
+            pieces,
+        }),
         Err(ConvertError::Unknown(_)) => Err(unknown()),
         Err(ConvertError::Io(e)) => Err(FetchError::io(e)),
-        Err(ConvertError::TooBig) => Err(FetchError::No(Failure::no(
-            Code::Limit,
-            "BINARY[] of so large a message: fetch its parts",
-        ))),
+    }
+}
+
+/// The octets `off..off + len` of a converted message: what falls in made bytes goes into
+/// `items`, stretches of the file become chunks streamed from it (decoded on the way).
+fn stream_pieces(
+    pieces: &[crate::mail::binary::Piece],
+    file: &Arc<std::fs::File>,
+    off: u64,
+    len: u64,
+    items: &mut Vec<u8>,
+    chunks: &mut Vec<Chunk>,
+) {
+    use crate::mail::binary::Piece;
+    let (want_start, want_end) = (off, off + len);
+    let mut at = 0u64;
+    for p in pieces {
+        let (start, end) = (at, at + p.len());
+        at = end;
+        let (lo, hi) = (start.max(want_start), end.min(want_end));
+        if lo >= hi {
+            continue;
+        }
+        let (skip, take) = (lo - start, hi - lo);
+        let (range, decode) = match p {
+            Piece::Bytes(b) => {
+                items.extend_from_slice(&b[skip as usize..(skip + take) as usize]);
+                continue;
+            }
+            Piece::Raw(r) => (r, Transfer::Identity),
+            Piece::Decoded {
+                range, transfer, ..
+            } => (range, *transfer),
+        };
+        chunks.push(Chunk::Bytes(std::mem::take(items)));
+        chunks.push(Chunk::File {
+            file: Arc::clone(file),
+            offset: range.start,
+            len: range.end - range.start,
+            crlf: true,
+            skip,
+            take,
+            decode,
+        });
     }
 }
 

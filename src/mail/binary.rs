@@ -2,7 +2,8 @@
 //! Content-Transfer-Encoding ([`transfer_of`]), a streaming [`Decoder`] that undoes it, the
 //! decoded size ([`measure`]), and the whole-message conversion of `BINARY[]` on a MIME
 //! message ([`convert`]): every leaf decoded and its encoding field rewritten to `binary`, as
-//! Dovecot answers it.
+//! Dovecot answers it, planned as stretches of the file to stream (never the message in
+//! memory).
 
 use super::decode::{Base64Decoder, QpDecoder};
 use super::envelope::raw_fields;
@@ -112,8 +113,6 @@ pub fn measure(mut r: impl Read, t: Transfer) -> io::Result<(u64, bool)> {
 pub enum ConvertError {
     Unknown(UnknownCte),
     Io(io::Error),
-    /// Larger than the caller's limit.
-    TooBig,
 }
 
 impl From<io::Error> for ConvertError {
@@ -122,32 +121,51 @@ impl From<io::Error> for ConvertError {
     }
 }
 
+/// One stretch of a converted message, in order.
+#[derive(Debug)]
+pub enum Piece {
+    /// Bytes of the file as they are (CRLF-normalised).
+    Raw(RawRange),
+    /// A leaf's content with its encoding undone: `size` octets.
+    Decoded {
+        range: RawRange,
+        transfer: Transfer,
+        size: u64,
+    },
+    /// Made here: a header with its encoding field rewritten.
+    Bytes(Vec<u8>),
+}
+
+impl Piece {
+    /// Octets this stretch gives.
+    pub fn len(&self) -> u64 {
+        match self {
+            Piece::Raw(r) => r.len(),
+            Piece::Decoded { size, .. } => *size,
+            Piece::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// `BINARY[]` of a message (or of a multipart or message part, `part` within `root`): the
 /// message with every leaf's encoding undone and its Content-Transfer-Encoding field saying
-/// `binary`; boundaries, preambles and unencoded parts as they are. At most `limit` bytes.
+/// `binary`; boundaries, preambles and unencoded parts as they are. `with_header`: false for
+/// a multipart part's `BINARY[n]`, which is its body. Reads each encoded leaf once to learn
+/// its decoded size; what it returns is streamed from the file.
 pub fn convert<F: Read + Seek>(
     root: &Part,
     part: &Part,
     file: &mut F,
-    limit: u64,
-) -> Result<Vec<u8>, ConvertError> {
+    with_header: bool,
+) -> Result<Vec<Piece>, ConvertError> {
     let mut out = Vec::new();
-    convert_into(root, part, file, &mut out, limit)?;
+    convert_into(root, part, file, &mut out, with_header)?;
+    out.retain(|p| !p.is_empty());
     Ok(out)
-}
-
-fn raw_into<F: Read + Seek>(
-    root: &Part,
-    file: &mut F,
-    range: &RawRange,
-    out: &mut Vec<u8>,
-    limit: u64,
-) -> Result<(), ConvertError> {
-    if out.len() as u64 + range.len() > limit {
-        return Err(ConvertError::TooBig);
-    }
-    root.open(&mut *file, range, 0, None)?.read_to_end(out)?;
-    Ok(())
 }
 
 /// The stretch of raw file from the end of `a` to the start of `b`.
@@ -160,68 +178,63 @@ fn between(a_end_raw: u64, a_end_crlf: u64, b: &RawRange) -> RawRange {
     }
 }
 
+/// The empty range at the end of `r`.
+fn end_of(r: &RawRange) -> RawRange {
+    RawRange {
+        start: r.end,
+        end: r.end,
+        crlf_start: r.crlf_end,
+        crlf_end: r.crlf_end,
+    }
+}
+
 fn convert_into<F: Read + Seek>(
     root: &Part,
     part: &Part,
     file: &mut F,
-    out: &mut Vec<u8>,
-    limit: u64,
+    out: &mut Vec<Piece>,
+    with_header: bool,
 ) -> Result<(), ConvertError> {
     let t = transfer_of(part).map_err(ConvertError::Unknown)?;
     let header = part.header_range();
-    if t == Transfer::Identity {
-        raw_into(root, file, &header, out, limit)?;
+    if !with_header {
+    } else if t == Transfer::Identity {
+        out.push(Piece::Raw(header));
     } else {
         // The header with its encoding field now saying what the content is.
         let mut h = Vec::new();
-        raw_into(root, file, &header, &mut h, limit)?;
-        out.extend_from_slice(&rewrite_cte(&h));
+        root.open(&mut *file, &header, 0, None)?
+            .read_to_end(&mut h)?;
+        out.push(Piece::Bytes(rewrite_cte(&h)));
     }
     let body = part.body_range();
     if let Some(inner) = part.message() {
         let inner_full = inner.full_range();
-        raw_into(
-            root,
-            file,
-            &between(body.start, body.crlf_start, &inner_full),
-            out,
-            limit,
-        )?;
-        convert_into(root, inner, file, out, limit)?;
-        let end = inner.full_range();
-        raw_into(
-            root,
-            file,
-            &between(
-                end.end,
-                end.crlf_end,
-                &RawRange {
-                    start: body.end,
-                    end: body.end,
-                    crlf_start: body.crlf_end,
-                    crlf_end: body.crlf_end,
-                },
-            ),
-            out,
-            limit,
-        )?;
+        out.push(Piece::Raw(between(
+            body.start,
+            body.crlf_start,
+            &inner_full,
+        )));
+        convert_into(root, inner, file, out, true)?;
+        out.push(Piece::Raw(between(
+            inner_full.end,
+            inner_full.crlf_end,
+            &end_of(&body),
+        )));
         return Ok(());
     }
     let kids = part.children();
     if kids.is_empty() {
-        let mut d = Decoder::new(t);
-        let mut r = root.open(&mut *file, &body, 0, None)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                d.finish(out);
-                break;
-            }
-            d.feed(&buf[..n], out);
-            if out.len() as u64 > limit {
-                return Err(ConvertError::TooBig);
-            }
+        if t == Transfer::Identity {
+            out.push(Piece::Raw(body));
+        } else {
+            let r = root.open(&mut *file, &body, 0, None)?;
+            let (size, _) = measure(r, t)?;
+            out.push(Piece::Decoded {
+                range: body,
+                transfer: t,
+                size,
+            });
         }
         return Ok(());
     }
@@ -230,17 +243,11 @@ fn convert_into<F: Read + Seek>(
     let (mut at_raw, mut at_crlf) = (body.start, body.crlf_start);
     for k in kids {
         let f = k.full_range();
-        raw_into(root, file, &between(at_raw, at_crlf, &f), out, limit)?;
-        convert_into(root, k, file, out, limit)?;
+        out.push(Piece::Raw(between(at_raw, at_crlf, &f)));
+        convert_into(root, k, file, out, true)?;
         (at_raw, at_crlf) = (f.end, f.crlf_end);
     }
-    let end = RawRange {
-        start: body.end,
-        end: body.end,
-        crlf_start: body.crlf_end,
-        crlf_end: body.crlf_end,
-    };
-    raw_into(root, file, &between(at_raw, at_crlf, &end), out, limit)?;
+    out.push(Piece::Raw(between(at_raw, at_crlf, &end_of(&body))));
     Ok(())
 }
 
@@ -301,10 +308,62 @@ mod tests {
         );
     }
 
+    /// What the pieces stream, in memory.
+    fn materialize(root: &Part, pieces: &[Piece], msg: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in pieces {
+            match p {
+                Piece::Raw(r) => {
+                    root.open(Cursor::new(msg), r, 0, None)
+                        .unwrap()
+                        .read_to_end(&mut out)
+                        .unwrap();
+                }
+                Piece::Decoded {
+                    range,
+                    transfer,
+                    size,
+                } => {
+                    let mut raw = Vec::new();
+                    root.open(Cursor::new(msg), range, 0, None)
+                        .unwrap()
+                        .read_to_end(&mut raw)
+                        .unwrap();
+                    let before = out.len();
+                    let mut d = Decoder::new(*transfer);
+                    d.feed(&raw, &mut out);
+                    d.finish(&mut out);
+                    assert_eq!((out.len() - before) as u64, *size);
+                }
+                Piece::Bytes(b) => out.extend_from_slice(b),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_multipart_part_converts_without_its_own_header() {
+        let m: &[u8] = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+--o\r\nContent-Type: text/plain\r\n\r\nfirst\r\n\
+--o\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n\
+--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--i--\r\n\
+--o--\r\n";
+        let root = scan(Cursor::new(m)).unwrap();
+        let part = root.section(&[2]).unwrap();
+        let pieces = convert(&root, part, &mut Cursor::new(m), false).unwrap();
+        let got = materialize(&root, &pieces, m);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nhi\r\n--i--"
+        );
+    }
+
     #[test]
     fn a_whole_message_converts_to_binary() {
         let root = scan(Cursor::new(MSG)).unwrap();
-        let got = convert(&root, &root, &mut Cursor::new(MSG), 1 << 20).unwrap();
+        let pieces = convert(&root, &root, &mut Cursor::new(MSG), true).unwrap();
+        assert!(pieces.iter().any(|p| matches!(p, Piece::Decoded { .. })));
+        let got = materialize(&root, &pieces, MSG);
         let want: &[u8] = b"From: a@x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n\
 --b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nCaf\xc3\xa9 soft\r\n\
 --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\x02\xff\r\n\
@@ -319,7 +378,7 @@ mod tests {
         let root = scan(Cursor::new(&m[..])).unwrap();
         assert_eq!(transfer_of(&root), Err(UnknownCte));
         assert!(matches!(
-            convert(&root, &root, &mut Cursor::new(&m[..]), 1 << 20),
+            convert(&root, &root, &mut Cursor::new(&m[..]), true),
             Err(ConvertError::Unknown(_))
         ));
     }
