@@ -1773,3 +1773,173 @@ fn systemd_hears_ready_watchdog_pings_and_stopping() {
         }
     }
 }
+
+/// `s3imap token …` against this setup's users file and mail root: (exit code, stdout,
+/// stderr).
+fn token_cli(t: &Setup, args: &[&str]) -> (i32, String, String) {
+    let out = s3imap(&[])
+        .arg("token")
+        .args(args)
+        .arg("--mail-root")
+        .arg(t.mail())
+        .args(if args[0] == "issue" {
+            vec![
+                "--users".to_string(),
+                t.users().to_string_lossy().into_owned(),
+            ]
+        } else {
+            Vec::new()
+        })
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn app_passwords_log_in_read_only_ones_change_nothing_and_revocation_holds_at_once() {
+    let t = Setup::new();
+    t.deliver(
+        "alice@example.com",
+        "1700000000.M1.h",
+        b"Subject: one\r\n\r\nbody\r\n",
+    );
+    let (code, full, err) = token_cli(&t, &["issue", "alice@example.com", "--name", "phone"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(full.starts_with("v4.local."), "{full}");
+    let (code, ro, err) = token_cli(
+        &t,
+        &[
+            "issue",
+            "alice@example.com",
+            "--name",
+            "tablet",
+            "--read-only",
+            "--expires",
+            "90d",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = token_cli(&t, &["issue", "nobody@example.com", "--name", "x"]);
+    assert_eq!(code, 2, "an unknown user gets no token: {err}");
+    // Only app passwords: the real password stays off the devices.
+    let s = Server::start(&t.mail(), &t.users(), &[], &["--auth", "token"]);
+    let login = |pw: &str| {
+        let mut r = s.raw();
+        let a = r.cmd("a", &format!("LOGIN alice@example.com \"{pw}\""));
+        (r, a.last().unwrap().clone())
+    };
+    let (_, a) = login(PASSWORD);
+    assert!(a.starts_with("a NO [AUTHENTICATIONFAILED]"), "{a}");
+    // imaplib with the full token: reads and changes.
+    let out = imaplib(
+        s.port,
+        "alice@example.com",
+        &full,
+        r#"
+ok(M.select('INBOX'))
+ok(M.store('1', '+FLAGS', '(\\Flagged)'))
+print(ok(M.fetch('1', '(FLAGS)'))[1][0].decode())
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.log()));
+    assert!(out.contains("\\Flagged"), "{out}");
+    // The read-only token: reads, and every change is NO [NOPERM].
+    let out = imaplib(
+        s.port,
+        "alice@example.com",
+        &ro,
+        r#"
+# imaplib's select() raises on a read-only answer: the command itself, then.
+typ, d = M._simple_command('SELECT', 'INBOX')
+M.state = 'SELECTED'
+M.is_readonly = True
+print('select', typ, 'READ-ONLY' in M.untagged_responses)
+print('fetch', ok(M.fetch('1', '(BODY[])'))[0])
+print('seen', b'\\Seen' in ok(M.fetch('1', '(FLAGS)'))[1][0])
+for name, call in [
+    ('store', lambda: M.store('1', '+FLAGS', '(\\Deleted)')),
+    ('append', lambda: M.append('INBOX', None, None, b'Subject: x\r\n\r\nx\r\n')),
+    ('expunge', lambda: M.expunge()),
+    ('copy', lambda: M.copy('1', 'Archive')),
+    ('move', lambda: M._simple_command('MOVE', '1', 'Archive')),
+    ('create', lambda: M.create('New')),
+    ('delete', lambda: M.delete('Archive')),
+    ('rename', lambda: M.rename('Archive', 'Old')),
+]:
+    try:
+        typ, d = call()
+        print(name, typ, d)
+    except imaplib.IMAP4.error as e:
+        print(name, 'NO', e)
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", s.log()));
+    assert!(out.contains("select OK True"), "read-only SELECT: {out}");
+    assert!(out.contains("fetch OK"), "{out}");
+    assert!(out.contains("seen False"), "reading set \\Seen: {out}");
+    for name in [
+        "store", "append", "expunge", "copy", "move", "create", "delete", "rename",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or("");
+        assert!(line.contains("NOPERM"), "{name}: {line}\n{out}");
+    }
+    // Revoked: refused at the next login, on this running server.
+    let (code, list, _) = token_cli(&t, &["list", "alice@example.com"]);
+    assert_eq!(code, 0);
+    assert!(
+        !list.contains(&full) && !list.contains(&ro),
+        "list shows no token"
+    );
+    let id = list
+        .lines()
+        .find(|l| l.contains("\tphone\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        list.contains("read-only") && list.contains("full"),
+        "{list}"
+    );
+    let (code, _, err) = token_cli(&t, &["revoke", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (_, a) = login(&full);
+    assert!(a.starts_with("a NO [AUTHENTICATIONFAILED]"), "revoked: {a}");
+    let (_, a) = login(&ro);
+    assert!(a.starts_with("a OK"), "the other token still works: {a}");
+    let (code, _, _) = token_cli(&t, &["revoke", "--all", "alice@example.com"]);
+    assert_eq!(code, 0);
+    let (_, a) = login(&ro);
+    assert!(a.starts_with("a NO [AUTHENTICATIONFAILED]"), "{a}");
+    // AUTHENTICATE PLAIN takes a token too; an expired one is refused.
+    let (_, soon, _) = token_cli(
+        &t,
+        &[
+            "issue",
+            "alice@example.com",
+            "--name",
+            "x",
+            "--expires",
+            "2s",
+        ],
+    );
+    let plain = base64_encode(format!("\0alice@example.com\0{soon}").as_bytes());
+    let mut r = s.raw();
+    let a = r.cmd("p", &format!("AUTHENTICATE PLAIN {plain}"));
+    assert!(a.last().unwrap().starts_with("p OK"), "{a:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut r = s.raw();
+    let a = r.cmd("p", &format!("AUTHENTICATE PLAIN {plain}"));
+    assert!(a.last().unwrap().starts_with("p NO"), "expired: {a:?}");
+    let log = s.log();
+    for secret in [&full, &ro, &soon] {
+        assert!(!log.contains(secret.as_str()), "a token in the log");
+    }
+    assert!(log.contains("logged in with app password"), "{log}");
+}

@@ -192,3 +192,91 @@ ok(M.expunge())
     assert_eq!(before, (local(&inbox), after_server), "{log}");
     assert!(!log.contains("Error"), "{log}");
 }
+
+#[test]
+fn mbsync_logs_in_with_an_app_password_until_it_is_revoked() {
+    let found = Command::new("mbsync").arg("--version").output().is_ok();
+    if !peer("mbsync", found, "bash .ci/apt ensure isync") {
+        return;
+    }
+    let work = TempDir::new("mbsync-token");
+    let w = work.path();
+    std::fs::write(
+        w.join("users"),
+        format!("alice@example.com:{{PLAIN}}{PASSWORD}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.join("mail")).unwrap();
+    let token = |args: &[&str]| {
+        let out = s3imap(&[])
+            .arg("token")
+            .args(args)
+            .arg("--mail-root")
+            .arg(w.join("mail"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let users = w.join("users").to_string_lossy().into_owned();
+    let laptop = token(&[
+        "issue",
+        "alice@example.com",
+        "--name",
+        "laptop",
+        "--users",
+        &users,
+    ]);
+    let serve = Serve::start(&w.join("users"), &w.join("mail"));
+    imaplib(
+        serve.port,
+        "alice@example.com",
+        PASSWORD,
+        "ok(M.append('INBOX', None, None, b'Subject: hello\\r\\n\\r\\nhi\\r\\n'))",
+    )
+    .unwrap();
+    let localdir = w.join("local");
+    std::fs::create_dir_all(&localdir).unwrap();
+    let conf = w.join("mbsyncrc");
+    std::fs::write(
+        &conf,
+        format!(
+            "IMAPAccount s3imap\nHost 127.0.0.1\nPort {port}\nUser alice@example.com\nPass {laptop}\n\
+             SSLType None\nAuthMechs LOGIN\n\nIMAPStore remote\nAccount s3imap\n\n\
+             MaildirStore local\nPath {l}/\nInbox {l}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :remote:INBOX\nNear :local:INBOX\nCreate Both\nSyncState *\n",
+            port = serve.port,
+            l = localdir.display()
+        ),
+    )
+    .unwrap();
+    mbsync(&conf);
+    assert_eq!(
+        local(&localdir.join("INBOX")),
+        vec![("hello".into(), "".into())]
+    );
+    let list = token(&["list"]);
+    let id = list
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next())
+        .unwrap();
+    assert!(list.contains("laptop"), "{list}");
+    token(&["revoke", id]);
+    let out = Command::new("mbsync")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-a")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a revoked token still syncs: {text}");
+    assert!(
+        text.contains("AUTHENTICATIONFAILED") || text.contains("LOGIN"),
+        "{text}"
+    );
+}

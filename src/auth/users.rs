@@ -35,6 +35,10 @@ pub struct User {
     pub gid: Option<u32>,
     /// The extra fields (`userdb_…=…`), unparsed.
     pub extra: Option<String>,
+    /// Logged in with a read-only app password: may read, not change.
+    pub read_only: bool,
+    /// The id of the app password it logged in with.
+    pub token: Option<String>,
 }
 
 impl From<&Entry> for User {
@@ -45,6 +49,8 @@ impl From<&Entry> for User {
             uid: e.uid,
             gid: e.gid,
             extra: e.extra.clone(),
+            read_only: false,
+            token: None,
         }
     }
 }
@@ -420,6 +426,8 @@ mod tests {
             uid: Some(5000),
             gid: Some(5000),
             extra: Some("userdb_x=1".into()),
+            read_only: false,
+            token: None,
         };
         assert_eq!(
             db.authenticate("alice@example.COM", b"correct horse"),

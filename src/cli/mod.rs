@@ -2,6 +2,7 @@
 //! exit codes and the summary line.
 
 pub mod serve;
+pub mod token;
 pub mod user;
 
 use crate::config::{self, Env, SyncFlags};
@@ -19,8 +20,9 @@ pub struct Cli {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
-    Serve(serve::ServeCmd),
+    Serve(Box<serve::ServeCmd>),
     Sync(SyncCmd),
+    Token(token::TokenCmd),
     User(user::UserCmd),
 }
 
@@ -77,8 +79,9 @@ pub fn main() -> i32 {
     crate::log::init_from_env();
     let cli: Cli = argh::from_env();
     match cli.command {
-        Command::Serve(c) => serve::run(c, &Env::process()),
+        Command::Serve(c) => serve::run(*c, &Env::process()),
         Command::Sync(c) => run_sync(c, &Env::process()),
+        Command::Token(c) => token::run(c),
         Command::User(c) => user::run(c),
     }
 }

@@ -66,6 +66,12 @@ pub struct ServeCmd {
     /// allow LOGIN without TLS: yes (default, for a VPN or tailnet) or no [env S3IMAP_PLAINTEXT_AUTH]
     #[argh(option)]
     pub plaintext_auth: Option<String>,
+    /// what a login's password may be: password (the users file's), token (app passwords only) or both (default) [env S3IMAP_AUTH]
+    #[argh(option)]
+    pub auth: Option<String>,
+    /// the app password directory (default <mail root>/.s3imap/tokens) [env S3IMAP_TOKEN_DIR]
+    #[argh(option)]
+    pub token_dir: Option<String>,
     /// the S3 bucket to sync from; unset: no sync [env S3IMAP_BUCKET]
     #[argh(option)]
     pub bucket: Option<String>,
@@ -283,6 +289,19 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         max_user_connections,
     );
     context.throttle = crate::auth::throttle::Throttle::new(policy);
+    context.auth_mode = match get(&c.auth, "S3IMAP_AUTH") {
+        Ok(None) => crate::auth::login::AuthMode::Both,
+        Ok(Some(m)) => match crate::auth::login::AuthMode::parse(&m) {
+            Some(m) => m,
+            None => return usage(format!("--auth {m:?}: password, token or both")),
+        },
+        Err(e) => return usage(e),
+    };
+    let mail_root_flag = Some(mail_root.to_string_lossy().into_owned());
+    match super::token::token_dir(&c.token_dir, &mail_root_flag, env) {
+        Ok(d) => context.tokens = crate::auth::tokens::TokenStore::new(d),
+        Err(e) => return usage(e),
+    }
     let ctx = Arc::new(context);
     // The in-process sync, when a bucket is configured.
     let bucket = match get(&c.bucket, "S3IMAP_BUCKET") {

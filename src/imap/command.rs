@@ -119,6 +119,26 @@ pub enum CommandKind<'a> {
 }
 
 impl CommandKind<'_> {
+    /// Whether the command changes mail or folders (what a read-only session may not do).
+    /// FETCH setting `\Seen` is not here: a read-only session's mailbox is opened read-only.
+    pub fn changes(&self) -> bool {
+        use CommandKind as K;
+        matches!(
+            self,
+            K::Create { .. }
+                | K::Delete { .. }
+                | K::Rename { .. }
+                | K::Subscribe { .. }
+                | K::Unsubscribe { .. }
+                | K::Append { .. }
+                | K::Expunge
+                | K::UidExpunge(_)
+                | K::Store(_)
+                | K::Copy { .. }
+                | K::Move { .. }
+        )
+    }
+
     /// The command's name as the RFC spells it (`"UID FETCH"` for UID forms).
     pub fn name(&self) -> &'static str {
         use CommandKind as K;

@@ -762,8 +762,7 @@ impl Connection {
                                     let ctx = Arc::clone(&self.shared.ctx);
                                     let user = req.user.clone();
                                     let password = req.password.clone();
-                                    smol::unblock(move || ctx.users.authenticate(&user, &password))
-                                        .await
+                                    smol::unblock(move || ctx.authenticate(&user, &password)).await
                                 }
                                 None => AuthResult::Unavailable(
                                     "every password check is busy; waited until the login deadline"

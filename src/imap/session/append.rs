@@ -60,6 +60,9 @@ impl Session {
         let State::Authenticated(user) = &self.state else {
             return Err(Failure::bad("APPEND needs a login first"));
         };
+        if user.read_only {
+            return Err(Failure::no(Code::NoPerm, "This app password is read-only"));
+        }
         let name = folder_name(&head.mailbox, self.utf8)?;
         let dir = folders::folder_path(&user.dir, &name)?;
         if !dir.join("cur").is_dir() {

@@ -93,7 +93,18 @@ impl Session {
                 } else {
                     match crate::maildir::user_dir(&self.ctx.mail_root, &user.name) {
                         Ok(dir) => {
-                            crate::info!("imap", "{}: {} logged in", self.peer, user.name);
+                            match &user.token {
+                                Some(id) => crate::info!(
+                                    "imap",
+                                    "{}: {} logged in with app password {id}{}",
+                                    self.peer,
+                                    user.name,
+                                    if user.read_only { " (read-only)" } else { "" }
+                                ),
+                                None => {
+                                    crate::info!("imap", "{}: {} logged in", self.peer, user.name)
+                                }
+                            }
                             if let Err(e) = ensure_special_folders(&dir) {
                                 crate::warn!(
                                     "imap",
@@ -105,6 +116,7 @@ impl Session {
                             self.state = State::Authenticated(User {
                                 name: user.name,
                                 dir,
+                                read_only: user.read_only,
                             });
                             Ok(())
                         }

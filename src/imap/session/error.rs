@@ -20,6 +20,8 @@ pub enum Code {
     InUse,
     Limit,
     NonExistent,
+    /// A read-only app password's session asked for a change (RFC 5530).
+    NoPerm,
     OverQuota,
     PrivacyRequired,
     ReadOnly,
@@ -43,6 +45,7 @@ impl Code {
             Code::InUse => "INUSE",
             Code::Limit => "LIMIT",
             Code::NonExistent => "NONEXISTENT",
+            Code::NoPerm => "NOPERM",
             Code::OverQuota => "OVERQUOTA",
             Code::PrivacyRequired => "PRIVACYREQUIRED",
             Code::ReadOnly => "READ-ONLY",

@@ -45,6 +45,9 @@ pub struct Context {
     /// The open mailboxes, one shared state each ([`super::registry`]); the in-process sync
     /// tells it of deliveries, which wakes that mailbox's IDLE sessions.
     pub mailboxes: super::registry::Registry,
+    /// App passwords ([`crate::auth::tokens`]) and what a password may be (`--auth`).
+    pub tokens: crate::auth::tokens::TokenStore,
+    pub auth_mode: crate::auth::login::AuthMode,
     /// Logged-in sessions per user.
     sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
@@ -57,6 +60,8 @@ impl Context {
         max_user_connections: usize,
     ) -> Context {
         Context {
+            tokens: crate::auth::tokens::TokenStore::new(mail_root.join(".s3imap/tokens")),
+            auth_mode: crate::auth::login::AuthMode::Both,
             mail_root,
             users,
             throttle: crate::auth::throttle::Throttle::new(Default::default()),
@@ -66,6 +71,11 @@ impl Context {
             mailboxes: super::registry::Registry::new(),
             sessions: Default::default(),
         }
+    }
+
+    /// Checks a login's password or app password (blocking: see [`crate::auth::login`]).
+    pub fn authenticate(&self, user: &str, password: &[u8]) -> crate::auth::users::AuthResult {
+        crate::auth::login::check(&self.users, &self.tokens, self.auth_mode, user, password)
     }
 
     /// Counts a session for `user`; false when the user has too many already.
@@ -141,6 +151,8 @@ pub struct User {
     pub name: String,
     /// The user's mail directory (`<mail-root>/<name>`).
     pub dir: crate::maildir::UserDir,
+    /// Logged in with a read-only app password: every change is `NO [NOPERM]`.
+    pub read_only: bool,
 }
 
 enum State {
@@ -413,9 +425,13 @@ impl Session {
     ) -> Result<Step, Failure> {
         use CommandKind as K;
         let name = kind.name();
+        if user.read_only && kind.changes() {
+            return Err(Failure::no(Code::NoPerm, "This app password is read-only"));
+        }
         match kind {
             K::Select { mailbox, params } => {
-                self.select(user, &mailbox, &params, false, tag, out)?;
+                // A read-only session's SELECT is an EXAMINE: reading sets no \Seen.
+                self.select(user, &mailbox, &params, user.read_only, tag, out)?;
                 return Ok(Step::Done);
             }
             K::Examine { mailbox, params } => {
@@ -590,7 +606,7 @@ mod tests {
             };
             let step = match step {
                 Step::Login(req) => {
-                    let r = self.s.ctx.users.authenticate(&req.user, &req.password);
+                    let r = self.s.ctx.authenticate(&req.user, &req.password);
                     self.s.login_done(req, r, &mut out)
                 }
                 other => other,
