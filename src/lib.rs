@@ -6,10 +6,12 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod imap;
 pub mod log;
 pub mod mail;
 pub mod maildir;
+pub mod metrics;
 pub mod notify;
 pub mod s3;
 pub mod sync;

@@ -29,13 +29,19 @@ impl Server {
     ) -> Server {
         let mut env = extra_env.to_vec();
         env.push(("S3IMAP_LOG".into(), "debug".into()));
-        let mut child = s3imap(&env)
-            .arg("serve")
+        let mut cmd = s3imap(&env);
+        cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--users"])
             .arg(users)
             .arg("--mail-root")
             .arg(mail_root)
-            .args(extra_args)
+            .args(extra_args);
+        Server::spawn(cmd)
+    }
+
+    /// Starts a prepared `s3imap serve` command (its own stderr is read for the port).
+    fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
             .expect("start s3imap serve");
@@ -1942,4 +1948,133 @@ for name, call in [
         assert!(!log.contains(secret.as_str()), "a token in the log");
     }
     assert!(log.contains("logged in with app password"), "{log}");
+}
+
+/// One HTTP GET on loopback: (status code, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (code, body.to_string())
+}
+
+#[test]
+fn readyz_follows_a_mail_root_that_goes_read_only_and_metrics_count_logins() {
+    let t = Setup::new();
+    t.deliver(
+        "alice@example.com",
+        "1700000000.M1.h",
+        b"Subject: one\r\n\r\nbody\r\n",
+    );
+    let root = t.mail();
+    // As root, only a read-only mount refuses writes: the server runs in a mount namespace of
+    // its own with the mail root bind-mounted, which the test remounts read-only and back.
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut env = vec![("S3IMAP_LOG".to_string(), "debug".to_string())];
+    env.push(("S3IMAP_HTTP_LISTEN".into(), "127.0.0.1:0".into()));
+    let serve = s3imap(&env);
+    let mut cmd = if as_root {
+        let mut c = Command::new("unshare");
+        c.args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" \"$0\" && exec \"$@\"",
+        ])
+        .arg(&root)
+        .arg(serve.get_program())
+        .args(serve.get_args());
+        for (k, v) in serve.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    } else {
+        serve
+    };
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--users"])
+        .arg(t.users())
+        .arg("--mail-root")
+        .arg(&root);
+    let s = Server::spawn(cmd);
+    let log = s.log();
+    let port: u16 = log
+        .split("health and metrics on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no health port in\n{log}"));
+    assert_eq!(http_get(port, "/healthz").0, 200);
+    let (code, body) = http_get(port, "/readyz");
+    assert_eq!(code, 200, "{body}");
+    let pid = s.child.as_ref().unwrap().id().to_string();
+    let set = |ro: bool| {
+        let ok = if as_root {
+            Command::new("nsenter")
+                .args(["-t", &pid, "-m", "mount", "-o"])
+                .arg(if ro {
+                    "remount,bind,ro"
+                } else {
+                    "remount,bind,rw"
+                })
+                .arg(&root)
+                .status()
+                .unwrap()
+                .success()
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            for d in [root.clone(), root.join(".s3imap")] {
+                let _ = std::fs::set_permissions(
+                    &d,
+                    std::fs::Permissions::from_mode(if ro { 0o555 } else { 0o755 }),
+                );
+            }
+            true
+        };
+        assert!(
+            ok,
+            "could not make the mail root {}",
+            if ro { "read-only" } else { "writable" }
+        );
+    };
+    set(true);
+    let (code, body) = http_get(port, "/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("the mail root takes no writes"), "{body}");
+    assert_eq!(http_get(port, "/healthz").0, 200, "alive while unready");
+    set(false);
+    let (code, body) = http_get(port, "/readyz");
+    assert_eq!(code, 200, "recovered: {body}");
+    // Metrics count what clients did.
+    let mut r = s.raw();
+    r.cmd("a", "LOGIN alice@example.com wrong");
+    r.cmd("b", &format!("LOGIN alice@example.com \"{PASSWORD}\""));
+    r.cmd("c", "SELECT INBOX");
+    r.cmd("d", "FETCH 99 FLAGS");
+    let (code, m) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    for line in [
+        "s3imap_logins_total{result=\"ok\"} 1",
+        "s3imap_logins_total{result=\"failed\"} 1",
+        "s3imap_commands_total{command=\"SELECT\"} 1",
+        "s3imap_command_failures_total{command=\"FETCH\",result=\"bad\"} 1",
+        "s3imap_sessions{state=\"authenticated\"} 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} not in\n{m}");
+    }
+    assert_eq!(http_get(port, "/nothing").0, 404);
 }

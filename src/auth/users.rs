@@ -252,6 +252,12 @@ impl UserDb {
         }
     }
 
+    /// Why logins cannot be checked now (the file unreadable), or None when they can
+    /// (blocking: may look at the file).
+    pub fn unavailable(&self) -> Option<String> {
+        self.table().err()
+    }
+
     /// The user's entry without checking a password (for userdb-style lookups).
     pub fn lookup(&self, user: &str) -> Option<User> {
         let table = self.table().ok()?;

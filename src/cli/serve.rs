@@ -72,6 +72,9 @@ pub struct ServeCmd {
     /// the app password directory (default <mail root>/.s3imap/tokens) [env S3IMAP_TOKEN_DIR]
     #[argh(option)]
     pub token_dir: Option<String>,
+    /// health and metrics over HTTP (/healthz, /readyz, /metrics), e.g. 0.0.0.0:9090; off unless set [env S3IMAP_HTTP_LISTEN]
+    #[argh(option)]
+    pub http_listen: Option<String>,
     /// the S3 bucket to sync from; unset: no sync [env S3IMAP_BUCKET]
     #[argh(option)]
     pub bucket: Option<String>,
@@ -308,6 +311,19 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         Ok(b) => b,
         Err(e) => return usage(e),
     };
+    let http_listen: Option<SocketAddr> = match get(&c.http_listen, "S3IMAP_HTTP_LISTEN") {
+        Ok(None) => None,
+        Ok(Some(a)) => match a.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                return usage(format!(
+                    "--http-listen {a:?}: expected ADDRESS:PORT, e.g. 0.0.0.0:9090"
+                ));
+            }
+        },
+        Err(e) => return usage(e),
+    };
+    let mut sync_every = None;
     if bucket.is_some() {
         let flags = SyncFlags {
             bucket: bucket.clone(),
@@ -327,6 +343,7 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             },
             Err(e) => return usage(e),
         };
+        sync_every = Some(every);
         let wake = Arc::clone(&ctx);
         // Each delivery wakes the sessions of that mailbox only.
         let syncer = Syncer::new(cfg).on_delivery(move |maildir| {
@@ -336,7 +353,16 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             .name("sync".into())
             .spawn(move || {
                 loop {
-                    match syncer.run_once() {
+                    let result = syncer.run_once();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let m = crate::metrics::get();
+                    match &result {
+                        Ok(s) => m.sync_pass(Some((s.delivered, s.skipped, s.failed)), now),
+                        Err(_) => m.sync_pass(None, now),
+                    }
+                    match result {
                         Ok(s) if s.delivered > 0 || s.failed > 0 => {
                             crate::info!("sync", "sync: {s}")
                         }
@@ -350,6 +376,8 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             .expect("spawn the sync thread");
     }
     let cfg = ServerConfig {
+        http_listen,
+        sync_every,
         listen,
         tls_listen,
         tls,

@@ -36,7 +36,7 @@ pub struct Output {
     chunks: Vec<Chunk>,
     buffered: usize,
     /// Tagged NO/BAD answers written since the last [`Output::take_failures`], for the log.
-    failures: Vec<String>,
+    failures: Vec<(crate::metrics::Answer, String)>,
 }
 
 /// Above this many buffered bytes a long command yields so the server can write.
@@ -67,12 +67,12 @@ impl Output {
     }
 
     /// Notes a tagged NO or BAD (`"a1 NO [TRYCREATE] No such mailbox"`) for the log.
-    pub fn note_failure(&mut self, line: String) {
-        self.failures.push(line);
+    pub fn note_failure(&mut self, answer: crate::metrics::Answer, line: String) {
+        self.failures.push((answer, line));
     }
 
     /// The failures noted so far, taken.
-    pub fn take_failures(&mut self) -> Vec<String> {
+    pub fn take_failures(&mut self) -> Vec<(crate::metrics::Answer, String)> {
         std::mem::take(&mut self.failures)
     }
 

@@ -49,6 +49,10 @@ pub struct ServerConfig {
     pub auth_workers: usize,
     /// Send systemd's `WATCHDOG=1` this often, from the executor ([`crate::notify`]).
     pub watchdog: Option<Duration>,
+    /// The health and metrics endpoint ([`crate::http`]).
+    pub http_listen: Option<SocketAddr>,
+    /// The in-process sync's interval, when it runs (for `/readyz`).
+    pub sync_every: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +69,8 @@ impl Default for ServerConfig {
             threads: 2,
             auth_workers: 1,
             watchdog: None,
+            http_listen: None,
+            sync_every: None,
         }
     }
 }
@@ -99,6 +105,13 @@ pub fn run(
     };
     let plain = bind(cfg.listen)?;
     let tls = bind(cfg.tls_listen)?;
+    let http = bind(cfg.http_listen)?;
+    if let Some(a) = http.as_ref().and_then(|l| l.get_ref().local_addr().ok()) {
+        crate::info!(
+            "http",
+            "health and metrics on http://{a}/ (healthz, readyz, metrics)"
+        );
+    }
     if tls.is_some() && cfg.tls.is_none() {
         return Err(io::Error::other(
             "a TLS listener needs a certificate and key",
@@ -139,6 +152,21 @@ pub fn run(
         }
         if let Some(l) = tls {
             ex.spawn(accept_loop(Arc::clone(&ex), Arc::clone(&shared), l, true))
+                .detach();
+        }
+        if let Some(l) = http {
+            let ctx = Arc::clone(&shared.ctx);
+            let admission = Arc::clone(&shared.admission);
+            let health = Arc::new(crate::http::Health {
+                mail_root: ctx.mail_root.clone(),
+                users: Arc::new(move || ctx.users.unavailable()),
+                sync_every: shared.cfg.sync_every,
+                sessions: Box::new(move || {
+                    let (all, unauth) = admission.counts();
+                    (unauth, all.saturating_sub(unauth))
+                }),
+            });
+            ex.spawn(crate::http::serve(Arc::clone(&ex), l, health))
                 .detach();
         }
         if let Some(every) = shared.cfg.watchdog {
@@ -321,10 +349,14 @@ struct Compressed {
 impl Wire {
     async fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
         match self.z.as_deref_mut() {
-            None => self.stream.write_all(b).await,
+            None => {
+                crate::metrics::get().bytes_out(b.len());
+                self.stream.write_all(b).await
+            }
             Some(z) => {
                 z.deflate.write(b, &mut z.out);
                 if z.out.len() >= 64 * 1024 {
+                    crate::metrics::get().bytes_out(z.out.len());
                     self.stream.write_all(&z.out).await?;
                     z.out.clear();
                 }
@@ -336,6 +368,7 @@ impl Wire {
     async fn flush(&mut self) -> io::Result<()> {
         if let Some(z) = self.z.as_deref_mut() {
             z.deflate.flush(&mut z.out);
+            crate::metrics::get().bytes_out(z.out.len());
             self.stream.write_all(&z.out).await?;
             z.out = Vec::new();
         }
@@ -350,6 +383,7 @@ impl Wire {
         let mut raw = [0u8; READ_CHUNK];
         let Some(z) = self.z.as_deref_mut() else {
             let n = self.stream.read(&mut raw).await?;
+            crate::metrics::get().bytes_in(n);
             buf.extend_from_slice(&raw[..n]);
             return Ok(n);
         };
@@ -359,6 +393,7 @@ impl Wire {
                 z.inflate.inflate(&[], buf).map_err(bad)?;
             } else {
                 let n = self.stream.read(&mut raw).await?;
+                crate::metrics::get().bytes_in(n);
                 if n == 0 {
                     return Ok(0);
                 }
@@ -525,13 +560,16 @@ impl Connection {
                 }
                 FrameEvent::Error { tag, kind } => {
                     let tag = tag.map(|t| t.into_owned()).unwrap_or_else(|| "*".into());
-                    let line = match kind {
-                        ParseErrorKind::LiteralTooBig { .. } => format!("{tag} NO [TOOBIG] {kind}"),
-                        _ => format!("{tag} BAD {kind}"),
+                    let (answer, line) = match kind {
+                        ParseErrorKind::LiteralTooBig { .. } => (
+                            crate::metrics::Answer::No,
+                            format!("{tag} NO [TOOBIG] {kind}"),
+                        ),
+                        _ => (crate::metrics::Answer::Bad, format!("{tag} BAD {kind}")),
                     };
                     self.out.put(format!("{line}\r\n").as_bytes());
                     self.current = "(unparsed)";
-                    self.out.note_failure(line);
+                    self.out.note_failure(answer, line);
                     self.flush().await?;
                 }
                 FrameEvent::Skip { len } => {
@@ -558,7 +596,7 @@ impl Connection {
                                     e.tag.map(|t| t.to_string()).unwrap_or_else(|| "*".into());
                                 let line = format!("{tag} BAD {}", e.kind);
                                 out.put(format!("{line}\r\n").as_bytes());
-                                out.note_failure(line);
+                                out.note_failure(crate::metrics::Answer::Bad, line);
                                 ("(unparsed)", Step::Done)
                             }
                         })
@@ -715,7 +753,7 @@ impl Connection {
                                 {
                                     let line = format!("{tag} BAD {}", e.kind);
                                     self.out.put(format!("{line}\r\n").as_bytes());
-                                    self.out.note_failure(line);
+                                    self.out.note_failure(crate::metrics::Answer::Bad, line);
                                 }
                                 break Step::Done;
                             }
@@ -771,6 +809,12 @@ impl Connection {
                             }
                         }
                     };
+                    crate::metrics::get().login(match &result {
+                        AuthResult::Ok(_) => crate::metrics::Login::Ok,
+                        AuthResult::BadCredentials => crate::metrics::Login::Failed,
+                        AuthResult::Blocked => crate::metrics::Login::Blocked,
+                        AuthResult::Unavailable(_) => crate::metrics::Login::Unavailable,
+                    });
                     match &result {
                         AuthResult::Ok(_) => throttle.succeeded(ip, &req.user),
                         AuthResult::BadCredentials | AuthResult::Blocked => {
@@ -843,7 +887,7 @@ impl Connection {
                     {
                         let line = format!("{tag} BAD {}", e.kind);
                         self.out.put(format!("{line}\r\n").as_bytes());
-                        self.out.note_failure(line);
+                        self.out.note_failure(crate::metrics::Answer::Bad, line);
                     }
                     self.flush().await?;
                     return Ok(true);

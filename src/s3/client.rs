@@ -400,7 +400,14 @@ impl Client {
         let request = builder.body(()).map_err(|e| S3Error::BadResponse {
             detail: format!("cannot build a request for {url}: {e}"),
         })?;
-        self.agent.run(request).map_err(|e| self.transport_error(e))
+        let started = std::time::Instant::now();
+        let r = self.agent.run(request);
+        crate::metrics::get().request(
+            "s3",
+            r.as_ref().ok().map(|resp| resp.status().as_u16()),
+            started.elapsed(),
+        );
+        r.map_err(|e| self.transport_error(e))
     }
 
     fn transport_error(&self, e: ureq::Error) -> S3Error {

@@ -397,6 +397,7 @@ impl Syncer {
             }
         }
         std::fs::remove_file(&running).map_err(io_err(&running))?;
+        crate::metrics::get().ledger_entries(ledger.known().all.len());
         sum.elapsed = start.elapsed();
         Ok(sum)
     }

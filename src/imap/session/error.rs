@@ -84,7 +84,11 @@ impl Failure {
     pub fn answer(&self, out: &mut Output, tag: &str) {
         let line = format!("{tag} {self}");
         out.put(format!("{line}\r\n").as_bytes());
-        out.note_failure(line);
+        let answer = match self {
+            Failure::No { .. } => crate::metrics::Answer::No,
+            Failure::Bad(_) => crate::metrics::Answer::Bad,
+        };
+        out.note_failure(answer, line);
     }
 
     pub fn code(&self) -> Option<Code> {

@@ -267,14 +267,16 @@ impl Session {
     /// the tag and the command's name (never its arguments: they may hold a password).
     pub fn execute(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
         let name = cmd.kind.name();
+        crate::metrics::get().command(name);
         let step = self.execute_inner(cmd, out);
         self.log_failures(name, out);
         step
     }
 
     /// Logs the NO/BAD answers in `out` (debug level).
-    pub fn log_failures(&self, command: &str, out: &mut Output) {
-        for f in out.take_failures() {
+    pub fn log_failures(&self, command: &'static str, out: &mut Output) {
+        for (answer, f) in out.take_failures() {
+            crate::metrics::get().failure(command, answer);
             crate::debug!("imap", "{}: {command}: {f}", self.peer);
         }
     }
