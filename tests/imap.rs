@@ -1913,8 +1913,28 @@ for name, call in [
         list.contains("read-only") && list.contains("full"),
         "{list}"
     );
+    // Sessions already logged in with it end too: one between commands, one in IDLE.
+    let (mut busy, a) = login(&full);
+    assert!(a.starts_with("a OK"), "{a}");
+    busy.cmd("s", "SELECT INBOX");
+    let (mut idler, _) = login(&full);
+    idler.cmd("s", "SELECT INBOX");
+    idler.send(b"i IDLE\r\n");
+    assert!(idler.line().starts_with("+ "));
     let (code, _, err) = token_cli(&t, &["revoke", &id]);
     assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_secs(6));
+    let bye = idler.line();
+    assert!(
+        bye.starts_with("* BYE [UNAVAILABLE]"),
+        "IDLE after revoke: {bye}"
+    );
+    busy.send(b"n NOOP\r\n");
+    let bye = busy.line();
+    assert!(
+        bye.starts_with("* BYE [UNAVAILABLE]"),
+        "a command after revoke: {bye}"
+    );
     let (_, a) = login(&full);
     assert!(a.starts_with("a NO [AUTHENTICATIONFAILED]"), "revoked: {a}");
     let (_, a) = login(&ro);
@@ -1948,6 +1968,22 @@ for name, call in [
         assert!(!log.contains(secret.as_str()), "a token in the log");
     }
     assert!(log.contains("logged in with app password"), "{log}");
+    // `user del` takes the user's app passwords with it.
+    token_cli(&t, &["issue", "bob@example.com", "--name", "x"]);
+    let out = s3imap(&[])
+        .args(["user", "del", "bob@example.com", "--users"])
+        .arg(t.users())
+        .arg("--mail-root")
+        .arg(t.mail())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, list, _) = token_cli(&t, &["list", "bob@example.com"]);
+    assert_eq!(list.lines().count(), 1, "only the heading left: {list}");
 }
 
 /// One HTTP GET on loopback: (status code, body).

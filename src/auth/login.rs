@@ -40,7 +40,7 @@ pub fn check(
     if mode != AuthMode::Password {
         match tokens.check(user, password) {
             Ok(Check::Valid(record)) => {
-                return match users.lookup(user) {
+                return match users.lookup_active(user) {
                     Some(mut u) => {
                         crate::debug!("auth", "{:?} used token {}", u.name, record.id);
                         u.read_only = record.read_only;
@@ -48,7 +48,7 @@ pub fn check(
                         AuthResult::Ok(u)
                     }
                     None => {
-                        crate::debug!("auth", "token {} of a removed user", record.id);
+                        crate::debug!("auth", "token {} of a removed or locked user", record.id);
                         AuthResult::BadCredentials
                     }
                 };

@@ -34,6 +34,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const PREFIX: &str = "v4.local.";
 /// A token's `last used` time is written again after this long.
 const USED_EVERY: u64 = 600;
+/// Opening the lock file never follows a link planted there (its value differs by
+/// architecture, so libc's).
+const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
 /// The longest name a token may have.
 const MAX_NAME: usize = 64;
 
@@ -199,22 +202,64 @@ impl TokenStore {
         self.dir.join("used")
     }
 
-    /// Who owns the closest existing directory above the token directory (the mail root's
-    /// owner, whom the server runs as).
+    /// Who owns the token directory, or else the closest directory above it that exists
+    /// (by default `<mail root>/.s3imap`, the server's user's).
     fn owner(&self) -> Option<(u32, u32)> {
         self.dir
             .ancestors()
-            .skip(1)
             .find_map(|a| fs::metadata(a).ok())
             .map(|m| (m.uid(), m.gid()))
     }
 
-    /// Gives `path` to `owner` when this process may (root running `s3imap token`), so the
-    /// server can read what root wrote; otherwise it stays this process's, as it is.
-    fn give(&self, owner: Option<(u32, u32)>, path: &Path) {
+    /// Gives a file this process just created (and holds open) to `owner` when it may (root
+    /// running `s3imap token`), so the server can read what root wrote. By descriptor, so
+    /// no link planted at the path can redirect it.
+    fn give(owner: Option<(u32, u32)>, f: &File) {
         if let Some((uid, gid)) = owner {
-            let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+            let _ = std::os::unix::fs::fchown(f, Some(uid), Some(gid));
         }
+    }
+
+    /// Holds the directory's lock file (`lock`, flock) across a read-change-write of
+    /// `list`, so two `s3imap token` runs cannot undo each other (a revoked token coming
+    /// back).
+    fn lock(&self) -> Result<File, TokenError> {
+        let owner = self.owner();
+        self.make_dir(owner)?;
+        let path = self.dir.join("lock");
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(O_NOFOLLOW)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        Self::give(owner, &f);
+        f.lock().map_err(io_at(&path))?;
+        Ok(f)
+    }
+
+    /// Creates the token directory (mode 0700) and any directory above it that is missing,
+    /// each given to `owner` without following links.
+    fn make_dir(&self, owner: Option<(u32, u32)>) -> Result<(), TokenError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        let made: Vec<PathBuf> = self
+            .dir
+            .ancestors()
+            .take_while(|a| !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        fs::create_dir_all(&self.dir).map_err(io_at(&self.dir))?;
+        let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
+        if let Some((uid, gid)) = owner {
+            for d in &made {
+                let _ = std::os::unix::fs::lchown(d, Some(uid), Some(gid));
+            }
+        }
+        Ok(())
     }
 
     /// The keys, the issuing one first, each with its id; none when there is no keys file.
@@ -250,16 +295,13 @@ impl TokenStore {
             return Ok(k);
         }
         let owner = self.owner();
-        let made: Vec<PathBuf> = self
-            .dir
-            .ancestors()
-            .take_while(|a| !a.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        fs::create_dir_all(&self.dir).map_err(io_at(&self.dir))?;
-        let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
-        for d in &made {
-            self.give(owner, d);
+        self.make_dir(owner)?;
+        if self.keys_path().exists() {
+            // A keys file with no key in it (comments only): not overwritten.
+            return Err(TokenError::Corrupt {
+                path: self.keys_path(),
+                line: 0,
+            });
         }
         let key =
             SymmetricKey::<V4>::generate().map_err(|e| TokenError::Crypto(format!("{e:?}")))?;
@@ -273,10 +315,10 @@ impl TokenStore {
             .mode(0o600)
             .open(&path)
             .map_err(io_at(&path))?;
+        Self::give(owner, &f);
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(io_at(&path))?;
-        self.give(owner, &path);
         let id = key_id(&key);
         Ok((id, key))
     }
@@ -304,17 +346,22 @@ impl TokenStore {
     /// Writes `name` in the directory whole: a temporary file, fsynced, renamed over it.
     fn replace(&self, name: &str, text: &str) -> Result<(), TokenError> {
         let path = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // A fresh name, created exclusively: nothing planted in the directory is followed.
+        let mut raw = [0u8; 8];
+        getrandom::getrandom(&mut raw)
+            .map_err(|e| io_at(&path)(io::Error::other(e.to_string())))?;
+        let nonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = self.dir.join(format!(".{name}.{nonce}.tmp"));
+        let owner = self.owner();
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
+            Self::give(owner, &f);
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            self.give(self.owner(), &tmp);
             fs::rename(&tmp, &path)?;
             File::open(&self.dir)?.sync_all()
         };
@@ -368,6 +415,7 @@ impl TokenStore {
             None,
         )
         .map_err(|e| TokenError::Crypto(format!("{e:?}")))?;
+        let _lock = self.lock()?;
         let mut records = self.records()?;
         records.push(record.clone());
         self.write_records(&records)?;
@@ -376,6 +424,7 @@ impl TokenStore {
 
     /// Revokes one token by id.
     pub fn revoke(&self, id: &str) -> Result<Record, TokenError> {
+        let _lock = self.lock()?;
         let mut records = self.records()?;
         let Some(i) = records.iter().position(|r| r.id == id) else {
             return Err(TokenError::UnknownId(id.to_string()));
@@ -387,6 +436,10 @@ impl TokenStore {
 
     /// Revokes every token of `address`; returns how many.
     pub fn revoke_all(&self, address: &str) -> Result<usize, TokenError> {
+        if !self.list_path().exists() {
+            return Ok(0);
+        }
+        let _lock = self.lock()?;
         let mut records = self.records()?;
         let before = records.len();
         records.retain(|r| !r.address.eq_ignore_ascii_case(address));
@@ -406,6 +459,19 @@ impl TokenStore {
                 Some((id.to_string(), t.parse().ok()?))
             })
             .collect()
+    }
+
+    /// Whether the token `id` still counts (listed, not expired): a session logged in with it
+    /// ends when it does not (blocking: reads `list`).
+    pub fn still_valid(&self, id: &str) -> bool {
+        let t = now();
+        match self.records() {
+            Ok(r) => r
+                .iter()
+                .any(|r| r.id == id && r.expires.is_none_or(|e| e > t)),
+            // Unreadable for now: the session is not ended for a passing error.
+            Err(_) => true,
+        }
     }
 
     /// Checks a login's password as a token of `user` (blocking: reads the directory). A
@@ -460,23 +526,22 @@ impl TokenStore {
         if t.saturating_sub(written) < USED_EVERY {
             return;
         }
+        // Tried at most every USED_EVERY per token, written or not.
+        if let Some(e) = used.get_mut(id) {
+            e.1 = t;
+        }
+        let Ok(listed) = self.records() else {
+            return;
+        };
+        let listed: std::collections::HashSet<String> = listed.into_iter().map(|r| r.id).collect();
         let mut all = self.last_used();
         for (k, &(at, _)) in used.iter() {
             all.insert(k.clone(), at);
         }
-        let listed: Vec<String> = self
-            .records()
-            .map(|r| r.into_iter().map(|r| r.id).collect())
-            .unwrap_or_default();
         all.retain(|k, _| listed.contains(k));
         let text: String = all.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
-        match self.replace("used", &text) {
-            Ok(()) => {
-                if let Some(e) = used.get_mut(id) {
-                    e.1 = t;
-                }
-            }
-            Err(e) => crate::warn!("auth", "recording a token's use: {e}"),
+        if let Err(e) = self.replace("used", &text) {
+            crate::warn!("auth", "recording a token's use: {e}");
         }
     }
 }
@@ -516,7 +581,9 @@ mod tests {
             Check::Refused(_)
         ));
         assert!(s.last_used().contains_key(&rec.id));
+        assert!(s.still_valid(&rec.id));
         s.revoke(&rec.id).unwrap();
+        assert!(!s.still_valid(&rec.id));
         assert_eq!(
             s.check("a@x.org", tok.as_bytes()).unwrap(),
             Check::Refused("token revoked")
@@ -557,6 +624,17 @@ mod tests {
             s.issue("a@x.org", "bad\tname", None, false),
             Err(TokenError::BadName)
         ));
+        // A link planted as the lock file is not followed.
+        fs::set_permissions(s.keys_path(), fs::Permissions::from_mode(0o600)).unwrap();
+        let target = s.dir().join("target");
+        fs::write(&target, "precious").unwrap();
+        let _ = fs::remove_file(s.dir().join("lock"));
+        std::os::unix::fs::symlink(&target, s.dir().join("lock")).unwrap();
+        assert!(matches!(
+            s.issue("a@x.org", "x", None, false),
+            Err(TokenError::Io { .. })
+        ));
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
         let _ = fs::remove_dir_all(s.dir());
     }
 

@@ -258,6 +258,16 @@ impl UserDb {
         self.table().err()
     }
 
+    /// The user's entry when the account can log in at all (a password is set): what an app
+    /// password logs in as. An empty password field locks tokens out too.
+    pub fn lookup_active(&self, user: &str) -> Option<User> {
+        let table = self.table().ok()?;
+        table
+            .get(user)
+            .filter(|e| !e.password.trim().is_empty())
+            .map(User::from)
+    }
+
     /// The user's entry without checking a password (for userdb-style lookups).
     pub fn lookup(&self, user: &str) -> Option<User> {
         let table = self.table().ok()?;

@@ -74,7 +74,7 @@ pub struct PasswdCmd {
     pub scheme: Option<String>,
 }
 
-/// Remove a user from the passwd-file (the Maildir is kept).
+/// Remove a user from the passwd-file (the Maildir is kept) and revoke their app passwords.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "del")]
 pub struct DelCmd {
@@ -84,6 +84,12 @@ pub struct DelCmd {
     /// the Dovecot passwd-file (default /etc/s3imap/users) [env S3IMAP_USERS]
     #[argh(option)]
     pub users: Option<String>,
+    /// the app password directory (default <mail root>/.s3imap/tokens) [env S3IMAP_TOKEN_DIR]
+    #[argh(option)]
+    pub token_dir: Option<String>,
+    /// the mail root (default /var/mail/vmail) [env S3IMAP_MAIL_ROOT]
+    #[argh(option)]
+    pub mail_root: Option<String>,
 }
 
 /// Runs `s3imap user …`; returns the exit code.
@@ -217,6 +223,7 @@ fn passwd_cmd(c: PasswdCmd, env: &Env) -> Result<(), Failure> {
 fn del(c: DelCmd, env: &Env) -> Result<(), Failure> {
     let path = users_path(&c.users, env)?;
     check_user(&c.user)?;
+    let tokens = super::token::token_dir(&c.token_dir, &c.mail_root, env).map_err(usage)?;
     passwd::remove_user(&path, &c.user)?;
     crate::info!(
         "user",
@@ -224,6 +231,17 @@ fn del(c: DelCmd, env: &Env) -> Result<(), Failure> {
         c.user,
         path.display()
     );
+    // A user added again later under this address (maybe someone else) gets none of them.
+    match crate::auth::tokens::TokenStore::new(tokens).revoke_all(&c.user) {
+        Ok(0) => {}
+        Ok(n) => crate::info!("user", "revoked {n} app password(s) of {}", c.user),
+        Err(e) => {
+            return Err(failed(format!(
+                "revoking the app passwords of {}: {e}",
+                c.user
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -917,8 +917,11 @@ impl Connection {
                     }
                     // Most ticks of most sessions have nothing to look at: only those that do
                     // take a thread of the blocking pool.
-                    if self.session().idle_tick_due() {
-                        self.blocking(|session, out| session.idle_tick(out)).await;
+                    if self.session().idle_tick_due()
+                        && !self.blocking(|session, out| session.idle_tick(out)).await
+                    {
+                        self.flush().await?;
+                        return Ok(false);
                     }
                     self.flush().await?;
                 }

@@ -105,7 +105,10 @@ impl Session {
                                     crate::info!("imap", "{}: {} logged in", self.peer, user.name)
                                 }
                             }
-                            if let Err(e) = ensure_special_folders(&dir) {
+                            // A read-only login changes nothing, not even the folders.
+                            if !user.read_only
+                                && let Err(e) = ensure_special_folders(&dir)
+                            {
                                 crate::warn!(
                                     "imap",
                                     "{}: preparing {}: {e}",
@@ -113,10 +116,12 @@ impl Session {
                                     dir.display()
                                 );
                             }
+                            self.token_checked = std::time::Instant::now();
                             self.state = State::Authenticated(User {
                                 name: user.name,
                                 dir,
                                 read_only: user.read_only,
+                                token: user.token,
                             });
                             Ok(())
                         }

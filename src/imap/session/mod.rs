@@ -153,6 +153,8 @@ pub struct User {
     pub dir: crate::maildir::UserDir,
     /// Logged in with a read-only app password: every change is `NO [NOPERM]`.
     pub read_only: bool,
+    /// The id of the app password it logged in with (checked again while the session lasts).
+    pub token: Option<String>,
 }
 
 enum State {
@@ -191,7 +193,12 @@ pub struct Session {
     rev2: bool,
     pending: Option<PendingFetch>,
     append: Option<append::Append>,
+    /// When the app password this session logged in with was last found still valid.
+    token_checked: std::time::Instant,
 }
+
+/// How often a session logged in with an app password checks that it still counts.
+const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Session {
     pub fn new(ctx: Arc<Context>, tls: bool, starttls_offered: bool, peer: SocketAddr) -> Session {
@@ -210,7 +217,45 @@ impl Session {
             rev2: false,
             pending: None,
             append: None,
+            token_checked: std::time::Instant::now(),
         }
+    }
+
+    fn token_check_due(&self) -> bool {
+        matches!(
+            &self.state,
+            State::Authenticated(User { token: Some(_), .. })
+        ) && self.token_checked.elapsed() >= TOKEN_RECHECK
+    }
+
+    /// Ends the session (BYE, true) when its app password was revoked or expired since the
+    /// last look (blocking: reads the token list; at most every [`TOKEN_RECHECK`]).
+    fn token_gone(&mut self, out: &mut Output) -> bool {
+        if !self.token_check_due() {
+            return false;
+        }
+        self.token_checked = std::time::Instant::now();
+        let State::Authenticated(User {
+            token: Some(id),
+            name,
+            ..
+        }) = &self.state
+        else {
+            return false;
+        };
+        if self.ctx.tokens.still_valid(id) {
+            return false;
+        }
+        crate::info!(
+            "imap",
+            "{}: {name}: app password {id} revoked or expired; session ended",
+            self.peer
+        );
+        out.put(b"* BYE [UNAVAILABLE] This app password was revoked or has expired\r\n");
+        self.ctx.leave(name);
+        self.state = State::Logout;
+        self.selected = None;
+        true
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -268,6 +313,9 @@ impl Session {
     pub fn execute(&mut self, cmd: Command<'_>, out: &mut Output) -> Step {
         let name = cmd.kind.name();
         crate::metrics::get().command(name);
+        if self.token_gone(out) {
+            return Step::Logout;
+        }
         let step = self.execute_inner(cmd, out);
         self.log_failures(name, out);
         step
@@ -528,12 +576,17 @@ impl Session {
     /// Whether an IDLE tick could report anything now (in memory; no I/O). The server skips the
     /// tick (and the thread it would take) otherwise.
     pub fn idle_tick_due(&self) -> bool {
-        self.selected.as_ref().is_some_and(Selected::worth_a_look)
+        self.selected.as_ref().is_some_and(Selected::worth_a_look) || self.token_check_due()
     }
 
-    /// While IDLE: reports changes (called every second or so).
-    pub fn idle_tick(&mut self, out: &mut Output) {
+    /// While IDLE: reports changes (called every second or so); false when the session
+    /// ended (its app password was revoked: BYE is in `out`).
+    pub fn idle_tick(&mut self, out: &mut Output) -> bool {
+        if self.token_gone(out) {
+            return false;
+        }
         self.sync_selected(out, true);
+        true
     }
 
     /// IDLE ended with DONE.
