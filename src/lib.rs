@@ -4,6 +4,7 @@
 //! job; see ARCHITECTURE.md for the map and the data path.
 
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod http;

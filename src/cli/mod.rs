@@ -1,6 +1,7 @@
 //! The command line: argh subcommands mapped onto library calls. No logic of its own beyond
 //! exit codes and the summary line.
 
+pub mod check;
 pub mod serve;
 pub mod token;
 pub mod user;
@@ -20,6 +21,7 @@ pub struct Cli {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
+    Check(check::CheckCmd),
     Serve(Box<serve::ServeCmd>),
     Sync(SyncCmd),
     Token(token::TokenCmd),
@@ -79,6 +81,7 @@ pub fn main() -> i32 {
     crate::log::init_from_env();
     let cli: Cli = argh::from_env();
     match cli.command {
+        Command::Check(c) => check::run(c, &Env::process()),
         Command::Serve(c) => serve::run(*c, &Env::process()),
         Command::Sync(c) => run_sync(c, &Env::process()),
         Command::Token(c) => token::run(c),

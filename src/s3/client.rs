@@ -542,8 +542,23 @@ impl Client {
 
     /// One ListObjectsV2 page (up to 1000 keys) under `prefix`, after `token`.
     pub fn list_page(&self, prefix: &str, token: Option<&str>) -> Result<ListPage, S3Error> {
+        self.list_keys(prefix, token, "1000")
+    }
+
+    /// A one-key ListObjectsV2 under `prefix`: whether the credentials, region and bucket
+    /// work (`s3imap check`).
+    pub fn probe(&self, prefix: &str) -> Result<ListPage, S3Error> {
+        self.list_keys(prefix, None, "1")
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: &str,
+    ) -> Result<ListPage, S3Error> {
         self.retrying("ListObjectsV2", || {
-            let mut q: Vec<(&str, &str)> = vec![("list-type", "2"), ("max-keys", "1000")];
+            let mut q: Vec<(&str, &str)> = vec![("list-type", "2"), ("max-keys", max_keys)];
             if !prefix.is_empty() {
                 q.push(("prefix", prefix));
             }
