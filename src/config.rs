@@ -394,6 +394,7 @@ pub fn sync_config(f: &SyncFlags, env: &Env) -> Result<SyncConfig, ConfigError> 
         after,
         workers,
         progress_line: false,
+        adopt: false,
     })
 }
 

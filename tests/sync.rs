@@ -740,3 +740,50 @@ fn a_listing_with_repeated_keys_and_tokens_delivers_each_message_once_and_ends()
         "{stderr}"
     );
 }
+
+#[test]
+fn adopt_records_what_the_old_sync_copied_and_delivers_the_rest() {
+    let t = Setup::new();
+    let msgs: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| {
+            (
+                format!("m{i}"),
+                ses_message(
+                    "alice@example.com",
+                    "alice@example.com",
+                    &format!("s{i}"),
+                    "b",
+                ),
+            )
+        })
+        .collect();
+    t.s3.put_all(&msgs);
+    // What `aws s3 sync` into the Maildir left, then Dovecot: one read and flagged in cur/,
+    // one still in new/; m2 and m3 never copied.
+    let alice = t.mail().join("alice@example.com");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(alice.join(sub)).unwrap();
+    }
+    std::fs::write(alice.join("cur/1700000000.m0.old:2,FS"), &msgs[0].1).unwrap();
+    std::fs::write(alice.join("new/m1"), &msgs[1].1).unwrap();
+    // A different message with m2's subject but another size is not m2.
+    std::fs::write(
+        alice.join("new/other"),
+        b"Subject: s2\r\n\r\nsomething else\r\n",
+    )
+    .unwrap();
+    let (code, err) = t.sync(&["--adopt"]);
+    assert_eq!(code, 0, "{err}");
+    let c = summary_counts(&err);
+    assert_eq!((c["delivered"], c["adopted"]), (2, 2), "{err}");
+    assert_eq!(
+        maildir_messages(&alice).len(),
+        5,
+        "2 old + 1 other + 2 new, no copy twice"
+    );
+    // The ledger has all four: the next run (with or without --adopt) delivers nothing.
+    let (code, err) = t.sync(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary_counts(&err), counts(4, 0, 4, 0), "{err}");
+    assert_eq!(maildir_messages(&alice).len(), 5);
+}

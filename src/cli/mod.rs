@@ -65,6 +65,9 @@ pub struct SyncCmd {
     /// parallel downloads (default 32) [env S3IMAP_WORKERS]
     #[argh(option)]
     pub workers: Option<String>,
+    /// migrating from `aws s3 sync`: a message a recipient's Maildir holds already (same Message-ID and size, or same header block and size) is recorded as delivered, not copied again
+    #[argh(switch)]
+    pub adopt: bool,
 }
 
 /// Exit codes.
@@ -121,6 +124,7 @@ fn run_sync(c: SyncCmd, env: &Env) -> i32 {
         Err(e) => return usage(e),
     };
     cfg.progress_line = interval.is_none() && sync::stderr_is_terminal();
+    cfg.adopt = c.adopt;
     let syncer = Syncer::new(cfg);
     match interval {
         None => once(&syncer),

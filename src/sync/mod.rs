@@ -13,6 +13,7 @@
 //! it again finds it in `new/`; a run that did not finish leaves a `<bucket>.running` marker,
 //! and the next run then also looks for the name in `cur/` before delivering.
 
+pub mod adopt;
 pub mod ledger;
 pub mod lock;
 pub mod route;
@@ -86,6 +87,10 @@ pub struct SyncConfig {
     pub workers: usize,
     /// Redraw a progress line on stderr (a terminal); otherwise log progress every 10 s.
     pub progress_line: bool,
+    /// `sync --adopt`: an object whose message a recipient's Maildir already holds (an earlier
+    /// copy, e.g. by `aws s3 sync`) is recorded as delivered there, not copied again
+    /// ([`adopt`]).
+    pub adopt: bool,
 }
 
 /// The counts a run ends with.
@@ -95,6 +100,8 @@ pub struct Summary {
     pub delivered: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Found in every recipient's Maildir already and recorded, not copied (`--adopt`).
+    pub adopted: u64,
     pub bytes: u64,
     pub elapsed: Duration,
 }
@@ -103,11 +110,15 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "listed {}, delivered {}, skipped {}, failed {} ({} in {:.1} s)",
-            self.listed,
-            self.delivered,
-            self.skipped,
-            self.failed,
+            "listed {}, delivered {}, skipped {}, failed {}",
+            self.listed, self.delivered, self.skipped, self.failed,
+        )?;
+        if self.adopted > 0 {
+            write!(f, ", adopted {} (already in the Maildirs)", self.adopted)?;
+        }
+        write!(
+            f,
+            " ({} in {:.1} s)",
             human_bytes(self.bytes),
             self.elapsed.as_secs_f64()
         )
@@ -213,6 +224,8 @@ struct Delivered {
     recipients: Vec<String>,
     folder: Option<String>,
     size: u64,
+    /// Every recipient had it already (`--adopt`): nothing was written.
+    adopted: bool,
 }
 
 enum Failure {
@@ -289,6 +302,7 @@ impl Syncer {
             present: Mutex::new(HashMap::new()),
             on_delivery: self.on_delivery.as_deref(),
             dirs: maildir::DirSyncer::new(),
+            adopt: adopt::Index::default(),
         };
         let mut sum = Summary::default();
         let mut fatal: Option<SyncError> = None;
@@ -327,6 +341,21 @@ impl Syncer {
                     Event::Skipped => sum.skipped += 1,
                     Event::AfterDone => {}
                     Event::Done { obj, id, result } => match result {
+                        Ok(d) if d.adopted => {
+                            sum.adopted += 1;
+                            crate::debug!(
+                                "sync",
+                                "adopted {}: {} had it already",
+                                obj.key,
+                                d.recipients.join(", ")
+                            );
+                            if let Err(e) =
+                                ledger.record(id, &obj.etag, &obj.key, &Outcome::Delivered)
+                            {
+                                shared.stop.store(true, Ordering::Relaxed);
+                                fatal.get_or_insert(SyncError::Ledger(e));
+                            }
+                        }
                         Ok(d) => {
                             sum.delivered += 1;
                             sum.bytes += d.size;
@@ -417,6 +446,8 @@ struct Shared<'a> {
     on_delivery: Option<&'a DeliveryHook>,
     /// Shares `new/` fsyncs between workers delivering to the same Maildir.
     dirs: maildir::DirSyncer,
+    /// `--adopt`: what each recipient's Maildir holds already.
+    adopt: adopt::Index,
 }
 
 fn lister(
@@ -671,6 +702,27 @@ fn deliver_attempt(
     for d in &dests {
         ensure_maildir(sh, d, route.folder.is_some()).map_err(Fatal::Io)?;
     }
+    // --adopt: the recipients whose Maildir holds this message already keep that copy.
+    let dests: Vec<maildir::MaildirPath> = if sh.cfg.adopt {
+        let key = adopt::Key::of(&head[..head_end], obj.size);
+        let mut left = Vec::new();
+        for d in dests {
+            if !sh.adopt.holds(&d, &key).map_err(Fatal::Io)? {
+                left.push(d);
+            }
+        }
+        if left.is_empty() {
+            return Ok(Ok(Delivered {
+                recipients: route.recipients,
+                folder: route.folder,
+                size: obj.size,
+                adopted: true,
+            }));
+        }
+        left
+    } else {
+        dests
+    };
     let unique = unique_name(obj, &id);
 
     // Stream into tmp/ of the first destination (the one delivery primitive: maildir::Incoming).
@@ -735,6 +787,7 @@ fn deliver_attempt(
         recipients: route.recipients,
         folder: route.folder,
         size,
+        adopted: false,
     }))
 }
 
