@@ -4,9 +4,11 @@
 //! job; see ARCHITECTURE.md for the map and the data path.
 
 pub mod auth;
+pub mod aws;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod imap;
 pub mod log;
