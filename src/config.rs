@@ -254,6 +254,19 @@ fn shared_credentials(env: &Env) -> Result<Option<Credentials>, ConfigError> {
     }
 }
 
+/// KMS's endpoint: `AWS_ENDPOINT_URL_KMS`, else `AWS_ENDPOINT_URL`, else AWS's for the region.
+pub fn kms_endpoint(env: &Env, region: &str) -> Result<Endpoint, ConfigError> {
+    match env
+        .get("AWS_ENDPOINT_URL_KMS")?
+        .or(env.get("AWS_ENDPOINT_URL")?)
+    {
+        Some(url) => {
+            Endpoint::parse_url(&url).map_err(|why| invalid("AWS_ENDPOINT_URL_KMS", &url, why))
+        }
+        None => Ok(crate::aws::kms::Kms::aws_endpoint(region)),
+    }
+}
+
 /// The S3 client settings for `bucket`.
 pub fn s3_client(env: &Env, bucket: &str) -> Result<ClientConfig, ConfigError> {
     let region = region(env)?;
@@ -384,8 +397,11 @@ pub fn sync_config(f: &SyncFlags, env: &Env) -> Result<SyncConfig, ConfigError> 
             .ok_or_else(|| invalid("--workers", &w, "must be a number from 1 to 256"))?,
         None => DEFAULT_WORKERS,
     };
+    let s3 = s3_client(env, &bucket)?;
     Ok(SyncConfig {
-        s3: s3_client(env, &bucket)?,
+        kms_endpoint: kms_endpoint(env, &s3.region)?,
+        fresh_grace: std::time::Duration::ZERO,
+        s3,
         prefix,
         mail_root: mail_root(&f.mail_root, env)?,
         users,

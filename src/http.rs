@@ -31,6 +31,8 @@ pub struct Health {
     pub users: Arc<dyn Fn() -> Option<String> + Send + Sync>,
     /// The in-process sync's interval, when it runs.
     pub sync_every: Option<Duration>,
+    /// Whether an events queue feeds the sync: a queue answering its long polls is ready.
+    pub events: bool,
     /// Sessions now: (not logged in, logged in).
     pub sessions: Box<dyn Fn() -> (usize, usize) + Send + Sync>,
 }
@@ -74,7 +76,11 @@ pub fn not_ready(h: &Health, now_unix: u64) -> Vec<String> {
     if let Some(reason) = (h.users)() {
         why.push(format!("the users file: {reason}"));
     }
-    if let Some(every) = h.sync_every {
+    let events_live = h.events
+        && crate::metrics::get()
+            .last_events_ok()
+            .is_some_and(|t| now_unix.saturating_sub(t) <= 3 * 20 + 5);
+    if let Some(every) = h.sync_every.filter(|_| !events_live) {
         let limit = every.as_secs().saturating_mul(3).max(3);
         match crate::metrics::get().last_sync_ok() {
             Some(t) if now_unix.saturating_sub(t) <= limit => {}

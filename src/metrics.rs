@@ -88,6 +88,11 @@ pub struct Metrics {
     /// Unix seconds of the last sync pass that succeeded (0: none yet).
     last_sync_ok: AtomicU64,
     ledger_entries: AtomicU64,
+    events_ok: AtomicU64,
+    events_failed: AtomicU64,
+    events_messages: AtomicU64,
+    /// Unix seconds of the last events-queue poll that was answered (0: none yet).
+    last_events_ok: AtomicU64,
     /// By outcome (`2xx`, `4xx`, `5xx`, `error`).
     requests: Mutex<Requests>,
 }
@@ -140,6 +145,31 @@ impl Metrics {
                 self.sync_failed.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Objects delivered (or failed) outside a sync pass, by the events path.
+    pub fn delivered(&self, delivered: u64, failed: u64) {
+        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+    }
+
+    /// One events-queue poll: answered with `messages` (`None`: it failed) at `now`.
+    pub fn events_poll(&self, messages: Option<u64>, now: u64) {
+        match messages {
+            Some(n) => {
+                self.events_ok.fetch_add(1, Ordering::Relaxed);
+                self.events_messages.fetch_add(n, Ordering::Relaxed);
+                self.last_events_ok.store(now, Ordering::Relaxed);
+            }
+            None => {
+                self.events_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Unix seconds of the last events-queue poll that was answered, if any.
+    pub fn last_events_ok(&self) -> Option<u64> {
+        Some(self.last_events_ok.load(Ordering::Relaxed)).filter(|&t| t > 0)
     }
 
     /// Unix seconds of the last successful sync pass, if any.
@@ -275,6 +305,29 @@ impl Metrics {
             s,
             "s3imap_sync_last_success_timestamp_seconds {}",
             self.last_sync_ok.load(Ordering::Relaxed)
+        );
+        head(
+            &mut s,
+            "s3imap_events_polls_total",
+            "counter",
+            "Events-queue long polls by result.",
+        );
+        let _ = writeln!(
+            s,
+            "s3imap_events_polls_total{{result=\"ok\"}} {}\ns3imap_events_polls_total{{result=\"failed\"}} {}",
+            self.events_ok.load(Ordering::Relaxed),
+            self.events_failed.load(Ordering::Relaxed)
+        );
+        head(
+            &mut s,
+            "s3imap_events_messages_total",
+            "counter",
+            "Messages received from the events queue.",
+        );
+        let _ = writeln!(
+            s,
+            "s3imap_events_messages_total {}",
+            self.events_messages.load(Ordering::Relaxed)
         );
         head(
             &mut s,

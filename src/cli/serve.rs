@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// With an events queue, the listing leaves objects younger than this to it.
+const EVENTS_GRACE: Duration = Duration::from_secs(5 * 60);
+
 /// Serve the Maildirs over IMAP (and run the S3 sync in-process when a bucket is set).
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "serve")]
@@ -33,9 +36,12 @@ pub struct ServeCmd {
     /// the mail root holding <address>/ Maildirs (default /var/mail/vmail) [env S3IMAP_MAIL_ROOT]
     #[argh(option)]
     pub mail_root: Option<String>,
-    /// how often the in-process sync runs (default 60s) [env S3IMAP_SYNC_INTERVAL]
+    /// how often the in-process sync lists the bucket (default 60s; 15m with --events-queue) [env S3IMAP_SYNC_INTERVAL]
     #[argh(option)]
     pub sync_interval: Option<String>,
+    /// SQS queue URL that SES's notifications reach (through SNS): new mail in under a second, to every envelope recipient [env S3IMAP_EVENTS_QUEUE]
+    #[argh(option)]
+    pub events_queue: Option<String>,
     /// most simultaneous connections (default 1000) [env S3IMAP_MAX_CONNECTIONS]
     #[argh(option)]
     pub max_connections: Option<String>,
@@ -324,6 +330,21 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         Err(e) => return usage(e),
     };
     let mut sync_every = None;
+    let events_queue = match get(&c.events_queue, "S3IMAP_EVENTS_QUEUE") {
+        Ok(None) => None,
+        Ok(Some(_)) if bucket.is_none() => {
+            return usage(
+                "--events-queue needs --bucket (S3IMAP_BUCKET): the notifications name \
+                          objects in it"
+                    .to_string(),
+            );
+        }
+        Ok(Some(u)) => match crate::aws::sqs::QueueUrl::parse(&u) {
+            Ok(q) => Some(q),
+            Err(e) => return usage(format!("--events-queue {u:?}: {e}")),
+        },
+        Err(e) => return usage(e),
+    };
     if bucket.is_some() {
         let flags = SyncFlags {
             bucket: bucket.clone(),
@@ -331,11 +352,17 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
             users: Some(users_path.clone()),
             ..Default::default()
         };
-        let cfg = match config::sync_config(&flags, env) {
+        let mut cfg = match config::sync_config(&flags, env) {
             Ok(c) => c,
             Err(e) => return usage(e),
         };
+        if events_queue.is_some() {
+            // The listing is the safety net; fresh objects are the events path's, which knows
+            // their envelope recipients.
+            cfg.fresh_grace = EVENTS_GRACE;
+        }
         let every = match get(&c.sync_interval, "S3IMAP_SYNC_INTERVAL") {
+            Ok(None) if events_queue.is_some() => Duration::from_secs(15 * 60),
             Ok(None) => Duration::from_secs(60),
             Ok(Some(s)) => match config::parse_duration(&s) {
                 Ok(d) if d >= Duration::from_secs(1) => d,
@@ -346,9 +373,25 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
         sync_every = Some(every);
         let wake = Arc::clone(&ctx);
         // Each delivery wakes the sessions of that mailbox only.
-        let syncer = Syncer::new(cfg).on_delivery(move |maildir| {
-            wake.mailboxes.changed(maildir);
+        let queue = events_queue.as_ref().map(|q| {
+            crate::aws::sqs::Queue::new(
+                q,
+                &cfg.s3.region,
+                cfg.s3.credentials.clone(),
+                cfg.s3.retry.clone(),
+            )
         });
+        let syncer = Arc::new(Syncer::new(cfg).on_delivery(move |maildir| {
+            wake.mailboxes.changed(maildir);
+        }));
+        if let Some(queue) = queue {
+            let syncer = Arc::clone(&syncer);
+            crate::info!("events", "receiving notifications from {}", queue.url());
+            std::thread::Builder::new()
+                .name("events".into())
+                .spawn(move || crate::sync::events::run(&syncer, &queue, || true))
+                .expect("spawn the events thread");
+        }
         std::thread::Builder::new()
             .name("sync".into())
             .spawn(move || {
@@ -378,6 +421,7 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
     let cfg = ServerConfig {
         http_listen,
         sync_every,
+        events: events_queue.is_some(),
         listen,
         tls_listen,
         tls,

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// The in-process sync's interval, when it runs (for `/readyz`).
     pub sync_every: Option<Duration>,
+    /// An events queue feeds the in-process sync (for `/readyz`).
+    pub events: bool,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             watchdog: None,
             http_listen: None,
             sync_every: None,
+            events: false,
         }
     }
 }
@@ -161,6 +164,7 @@ pub fn run(
                 mail_root: ctx.mail_root.clone(),
                 users: Arc::new(move || ctx.users.unavailable()),
                 sync_every: shared.cfg.sync_every,
+                events: shared.cfg.events,
                 sessions: Box::new(move || {
                     let (all, unauth) = admission.counts();
                     (unauth, all.saturating_sub(unauth))

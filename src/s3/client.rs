@@ -94,7 +94,7 @@ impl Endpoint {
         })
     }
 
-    fn base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.authority)
     }
 }
@@ -293,10 +293,39 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
 }
 
-/// A GetObject answer: the body as a stream and its announced length.
+/// A GetObject answer: the body as a stream, its announced length and its user metadata.
 pub struct Object {
     pub reader: Box<dyn Read + Send>,
     pub content_length: Option<u64>,
+    /// `x-amz-meta-*` headers, names lowercased without the prefix (the encryption
+    /// envelope of a client-side-encrypted object is there).
+    pub meta: Vec<(String, String)>,
+}
+
+/// A HeadObject answer: what the listing would say of the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Without its quotes, as the listing gives it.
+    pub etag: String,
+    pub size: u64,
+    /// Unix seconds of `Last-Modified`.
+    pub last_modified: Option<u64>,
+    /// As in [`Object::meta`].
+    pub meta: Vec<(String, String)>,
+}
+
+fn header<'a>(resp: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn user_metadata(resp: &ureq::http::Response<ureq::Body>) -> Vec<(String, String)> {
+    resp.headers()
+        .iter()
+        .filter_map(|(n, v)| {
+            let rest = n.as_str().strip_prefix("x-amz-meta-")?;
+            Some((rest.to_ascii_lowercase(), v.to_str().ok()?.to_string()))
+        })
+        .collect()
 }
 
 /// A connection-pooling, signing S3 client for one bucket. Cheap to share between threads.
@@ -592,15 +621,40 @@ impl Client {
             if !resp.status().is_success() {
                 return Err(self.error_from(resp, Some(key)));
             }
-            let content_length = resp
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
+            let content_length = header(&resp, "content-length").and_then(|v| v.parse().ok());
+            let meta = user_metadata(&resp);
             let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
             Ok(Object {
                 reader: Box::new(reader),
                 content_length,
+                meta,
+            })
+        })
+    }
+
+    /// HeadObject: the ETag, size and time a notification does not carry.
+    pub fn head(&self, key: &str) -> Result<Head, S3Error> {
+        self.retrying("HeadObject", || {
+            let resp = self.send("HEAD", Some(key), &[], &[])?;
+            if !resp.status().is_success() {
+                // A HEAD answer has no body to read a code from.
+                return Err(match resp.status().as_u16() {
+                    404 => S3Error::NoSuchKey { key: key.into() },
+                    _ => self.error_from(resp, Some(key)),
+                });
+            }
+            let etag = header(&resp, "etag")
+                .map(|e| e.trim().trim_matches('"').to_string())
+                .unwrap_or_default();
+            let size = header(&resp, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let last_modified = header(&resp, "last-modified").and_then(sigv4::parse_http_date);
+            Ok(Head {
+                etag,
+                size,
+                last_modified,
+                meta: user_metadata(&resp),
             })
         })
     }

@@ -366,8 +366,8 @@ fn strip_etag_quotes(s: &str) -> String {
 }
 
 /// Decodes `application/x-www-form-urlencoded`-style keys (`%XX`, `+` for space), as S3
-/// sends them with `encoding-type=url`.
-fn url_decode(s: &str) -> Result<String, XmlError> {
+/// sends them with `encoding-type=url` and in event notifications.
+pub fn url_decode(s: &str) -> Result<String, XmlError> {
     let hex = |c: u8| char::from(c).to_digit(16);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

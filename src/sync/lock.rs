@@ -95,6 +95,24 @@ pub fn acquire(state_dir: &Path) -> Result<SyncLock, LockError> {
     Ok(SyncLock { _file: file })
 }
 
+/// Takes the lock, waiting up to `patience` for another holder to let go (the events path
+/// waits out a listing pass rather than failing). Blocks the calling thread: never call it on
+/// the async executor.
+pub fn acquire_within(
+    state_dir: &Path,
+    patience: std::time::Duration,
+) -> Result<SyncLock, LockError> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match acquire(state_dir) {
+            Err(LockError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

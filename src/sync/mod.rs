@@ -14,13 +14,17 @@
 //! and the next run then also looks for the name in `cur/` before delivering.
 
 pub mod adopt;
+pub mod events;
 pub mod ledger;
 pub mod lock;
+pub mod notice;
 pub mod route;
 
+use crate::aws::kms::{Envelope, Kms};
+use crate::crypto::gcm;
 use crate::mail::header;
 use crate::maildir;
-use crate::s3::client::{Client, ClientConfig, S3Error};
+use crate::s3::client::{Client, ClientConfig, Endpoint, S3Error};
 use crate::s3::xml::Object;
 use ledger::{Id, Ledger, LedgerError, Outcome};
 use route::{Directory, Folders};
@@ -91,6 +95,11 @@ pub struct SyncConfig {
     /// copy, e.g. by `aws s3 sync`) is recorded as delivered there, not copied again
     /// ([`adopt`]).
     pub adopt: bool,
+    /// KMS, for objects SES stored client-side encrypted.
+    pub kms_endpoint: Endpoint,
+    /// The listing leaves objects younger than this to the events path (which knows their
+    /// envelope recipients); zero without an events queue.
+    pub fresh_grace: Duration,
 }
 
 /// The counts a run ends with.
@@ -194,6 +203,7 @@ fn is_fatal(e: &S3Error) -> bool {
 pub struct Syncer {
     cfg: SyncConfig,
     client: Client,
+    kms: Kms,
     on_delivery: Option<Box<DeliveryHook>>,
 }
 
@@ -240,9 +250,16 @@ enum Failure {
 impl Syncer {
     pub fn new(cfg: SyncConfig) -> Syncer {
         let client = Client::new(cfg.s3.clone());
+        let kms = Kms::new(
+            cfg.kms_endpoint.clone(),
+            cfg.s3.region.clone(),
+            cfg.s3.credentials.clone(),
+            cfg.s3.retry.clone(),
+        );
         Syncer {
             cfg,
             client,
+            kms,
             on_delivery: None,
         }
     }
@@ -261,49 +278,9 @@ impl Syncer {
     pub fn run_once(&self) -> Result<Summary, SyncError> {
         let start = Instant::now();
         let cfg = &self.cfg;
-        let state = cfg.mail_root.join(".s3imap");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .create(&state)
-            .map_err(io_err(&state))?;
-        let _lock = lock::acquire(&state).map_err(SyncError::Lock)?;
-
-        let users = match &cfg.users {
-            Some(p) => Some(
-                crate::auth::passwd::load(p)
-                    .map_err(SyncError::Users)?
-                    .into_iter()
-                    .map(|e| e.user),
-            ),
-            None => None,
-        };
-        let directory = Directory::new(users, cfg.catch_all.clone());
-        let mut ledger = Ledger::open(&state, cfg.s3.bucket.as_str()).map_err(SyncError::Ledger)?;
-
-        // Marks a run in progress; found at start, it means the last run did not finish.
-        let running = state.join(format!("{}.running", cfg.s3.bucket));
-        let recovering = running.exists();
-        if recovering {
-            crate::info!(
-                "sync",
-                "the last run did not finish; checking Maildirs for messages it may have delivered"
-            );
-        }
-        File::create(&running).map_err(io_err(&running))?;
-        maildir::sync_dir(&state).map_err(io_err(&state))?;
-
-        let shared = Shared {
-            cfg,
-            client: &self.client,
-            directory,
-            recovering,
-            stop: AtomicBool::new(false),
-            created: Mutex::new(HashSet::new()),
-            present: Mutex::new(HashMap::new()),
-            on_delivery: self.on_delivery.as_deref(),
-            dirs: maildir::DirSyncer::new(),
-            adopt: adopt::Index::default(),
-        };
+        let (_lock, mut ledger, run) = self.begin(Duration::ZERO)?;
+        let shared = self.shared(run.directory, run.recovering);
+        let running = run.running;
         let mut sum = Summary::default();
         let mut fatal: Option<SyncError> = None;
         let mut seen: Option<HashSet<Id>> = None;
@@ -340,63 +317,12 @@ impl Syncer {
                     Event::Listed(n) => sum.listed += n,
                     Event::Skipped => sum.skipped += 1,
                     Event::AfterDone => {}
-                    Event::Done { obj, id, result } => match result {
-                        Ok(d) if d.adopted => {
-                            sum.adopted += 1;
-                            crate::debug!(
-                                "sync",
-                                "adopted {}: {} had it already",
-                                obj.key,
-                                d.recipients.join(", ")
-                            );
-                            if let Err(e) =
-                                ledger.record(id, &obj.etag, &obj.key, &Outcome::Delivered)
-                            {
-                                shared.stop.store(true, Ordering::Relaxed);
-                                fatal.get_or_insert(SyncError::Ledger(e));
-                            }
+                    Event::Done { obj, id, result } => {
+                        if let Err(e) = record(&mut ledger, &mut sum, &obj, id, &result) {
+                            shared.stop.store(true, Ordering::Relaxed);
+                            fatal.get_or_insert(SyncError::Ledger(e));
                         }
-                        Ok(d) => {
-                            sum.delivered += 1;
-                            sum.bytes += d.size;
-                            crate::debug!(
-                                "sync",
-                                "delivered {} ({} B) to {}{}",
-                                obj.key,
-                                d.size,
-                                d.recipients.join(", "),
-                                d.folder.map(|f| format!(" folder {f}")).unwrap_or_default()
-                            );
-                            if let Err(e) =
-                                ledger.record(id, &obj.etag, &obj.key, &Outcome::Delivered)
-                            {
-                                shared.stop.store(true, Ordering::Relaxed);
-                                fatal.get_or_insert(SyncError::Ledger(e));
-                            }
-                        }
-                        Err(Failure::Refused(why)) => {
-                            sum.failed += 1;
-                            crate::warn!("sync", "{}: left in the bucket: {why}", obj.key);
-                            if let Err(e) =
-                                ledger.record(id, &obj.etag, &obj.key, &Outcome::Refused(why))
-                            {
-                                shared.stop.store(true, Ordering::Relaxed);
-                                fatal.get_or_insert(SyncError::Ledger(e));
-                            }
-                        }
-                        Err(Failure::Transient(why)) => {
-                            sum.failed += 1;
-                            crate::warn!(
-                                "sync",
-                                "{}: not delivered, will retry next run: {why}",
-                                obj.key
-                            );
-                        }
-                        Err(Failure::Vanished) => {
-                            sum.skipped += 1;
-                            crate::debug!("sync", "{}: removed from the bucket meanwhile", obj.key);
-                        }
-                    },
+                    }
                     Event::Fatal(e) => {
                         fatal.get_or_insert(SyncError::S3(e));
                     }
@@ -430,12 +356,216 @@ impl Syncer {
         sum.elapsed = start.elapsed();
         Ok(sum)
     }
+
+    /// What every delivery run starts with: the lock (waiting up to `patience`), the users,
+    /// the ledger and the marker of a run in progress.
+    fn begin(&self, patience: Duration) -> Result<(lock::SyncLock, Ledger, Run), SyncError> {
+        let cfg = &self.cfg;
+        let state = cfg.mail_root.join(".s3imap");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .create(&state)
+            .map_err(io_err(&state))?;
+        let lock = lock::acquire_within(&state, patience).map_err(SyncError::Lock)?;
+        let users = match &cfg.users {
+            Some(p) => Some(
+                crate::auth::passwd::load(p)
+                    .map_err(SyncError::Users)?
+                    .into_iter()
+                    .map(|e| e.user),
+            ),
+            None => None,
+        };
+        let directory = Directory::new(users, cfg.catch_all.clone());
+        let ledger = Ledger::open(&state, cfg.s3.bucket.as_str()).map_err(SyncError::Ledger)?;
+        // Marks a run in progress; found at start, it means the last run did not finish.
+        let running = state.join(format!("{}.running", cfg.s3.bucket));
+        let recovering = running.exists();
+        if recovering {
+            crate::info!(
+                "sync",
+                "the last run did not finish; checking Maildirs for messages it may have delivered"
+            );
+        }
+        File::create(&running).map_err(io_err(&running))?;
+        maildir::sync_dir(&state).map_err(io_err(&state))?;
+        Ok((
+            lock,
+            ledger,
+            Run {
+                directory,
+                recovering,
+                running,
+            },
+        ))
+    }
+
+    fn shared(&self, directory: Directory, recovering: bool) -> Shared<'_> {
+        Shared {
+            cfg: &self.cfg,
+            client: &self.client,
+            kms: &self.kms,
+            directory,
+            recovering,
+            stop: AtomicBool::new(false),
+            created: Mutex::new(HashSet::new()),
+            present: Mutex::new(HashMap::new()),
+            on_delivery: self.on_delivery.as_deref(),
+            dirs: maildir::DirSyncer::new(),
+            adopt: adopt::Index::default(),
+        }
+    }
+
+    /// Delivers the objects an events queue named, each exactly once (the ledger is the
+    /// listing's: a notice repeated, or one the listing got to first, delivers nothing), and
+    /// makes the outcomes durable before returning; only then may the queue forget them.
+    /// SES's envelope recipients, when given, are the recipients.
+    pub fn deliver_notices(&self, notices: &[notice::Notice]) -> Result<Vec<Handled>, SyncError> {
+        let cfg = &self.cfg;
+        let (_lock, mut ledger, run) = self.begin(Duration::from_secs(600))?;
+        let sh = self.shared(run.directory, run.recovering);
+        let mut sum = Summary::default();
+        let mut out = Vec::with_capacity(notices.len());
+        let mut buf = vec![0u8; CHUNK];
+        for n in notices {
+            let moved = matches!(&cfg.after, After::Move(p) if n.key.starts_with(p.as_str()));
+            if n.bucket != cfg.s3.bucket || !n.key.starts_with(&cfg.prefix) || moved {
+                out.push(Handled::NotOurs);
+                continue;
+            }
+            let head = match self.client.head(&n.key) {
+                Ok(h) => h,
+                Err(S3Error::NoSuchKey { .. }) => {
+                    out.push(Handled::Gone);
+                    continue;
+                }
+                Err(e) if is_fatal(&e) => return Err(SyncError::S3(e)),
+                Err(e) => {
+                    out.push(Handled::Failed(e.to_string()));
+                    continue;
+                }
+            };
+            let obj = Object {
+                key: n.key.clone(),
+                etag: head.etag,
+                size: head.size,
+                last_modified: head.last_modified,
+            };
+            let id = Id::of(&obj.key, &obj.etag);
+            if ledger.contains(&id) {
+                out.push(Handled::Known);
+                continue;
+            }
+            let result = match deliver(&sh, &obj, id, n.recipients.as_deref(), &mut buf) {
+                Ok(r) => r,
+                Err(Fatal::S3(e)) => return Err(SyncError::S3(e)),
+                Err(Fatal::Io(e)) => return Err(e),
+                Err(Fatal::Corrupt(why)) => Err(Failure::Refused(why)),
+            };
+            record(&mut ledger, &mut sum, &obj, id, &result).map_err(SyncError::Ledger)?;
+            out.push(match result {
+                Ok(d) => {
+                    after_action(&sh, &obj.key);
+                    Handled::Delivered(d.recipients)
+                }
+                Err(Failure::Refused(why)) => Handled::Refused(why),
+                Err(Failure::Vanished) => Handled::Gone,
+                Err(Failure::Transient(why)) => Handled::Failed(why),
+            });
+        }
+        ledger.sync().map_err(SyncError::Ledger)?;
+        std::fs::remove_file(&run.running).map_err(io_err(&run.running))?;
+        let m = crate::metrics::get();
+        m.delivered(sum.delivered, sum.failed);
+        m.ledger_entries(ledger.known().all.len());
+        Ok(out)
+    }
+}
+
+/// What [`Syncer::begin`] sets up beside the lock and ledger.
+struct Run {
+    directory: Directory,
+    recovering: bool,
+    running: PathBuf,
+}
+
+/// What became of one notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Durable in these Maildirs.
+    Delivered(Vec<String>),
+    /// Delivered already (a repeated notice, or the listing was first).
+    Known,
+    /// The object is no longer in the bucket.
+    Gone,
+    /// Another bucket, outside `--prefix`, or under the `--after move:` prefix.
+    NotOurs,
+    /// Will never be delivered (recorded; stays in the bucket), e.g. no local recipient.
+    Refused(String),
+    /// Not delivered this time; worth another try.
+    Failed(String),
+}
+
+impl Handled {
+    /// Whether the queue message may go: everything but a failure worth retrying.
+    pub fn settled(&self) -> bool {
+        !matches!(self, Handled::Failed(_))
+    }
+}
+
+/// Records a delivery's outcome in the ledger and the run's counts.
+fn record(
+    ledger: &mut Ledger,
+    sum: &mut Summary,
+    obj: &Object,
+    id: Id,
+    result: &Result<Delivered, Failure>,
+) -> Result<(), LedgerError> {
+    match result {
+        Ok(d) => {
+            if d.adopted {
+                sum.adopted += 1;
+            } else {
+                sum.delivered += 1;
+                sum.bytes += d.size;
+            }
+            crate::debug!(
+                "sync",
+                "{} {} ({} B) to {}{}",
+                if d.adopted { "adopted" } else { "delivered" },
+                obj.key,
+                d.size,
+                d.recipients.join(", "),
+                d.folder
+                    .as_ref()
+                    .map(|f| format!(" folder {f}"))
+                    .unwrap_or_default()
+            );
+            ledger.record(id, &obj.etag, &obj.key, &Outcome::Delivered)
+        }
+        Err(Failure::Refused(why)) => {
+            sum.failed += 1;
+            crate::warn!("sync", "{}: left in the bucket: {why}", obj.key);
+            ledger.record(id, &obj.etag, &obj.key, &Outcome::Refused(why.clone()))
+        }
+        Err(Failure::Transient(why)) => {
+            sum.failed += 1;
+            crate::warn!("sync", "{}: not delivered, will retry: {why}", obj.key);
+            Ok(())
+        }
+        Err(Failure::Vanished) => {
+            sum.skipped += 1;
+            crate::debug!("sync", "{}: removed from the bucket meanwhile", obj.key);
+            Ok(())
+        }
+    }
 }
 
 /// What the lister and workers share during a run.
 struct Shared<'a> {
     cfg: &'a SyncConfig,
     client: &'a Client,
+    kms: &'a Kms,
     directory: Directory,
     recovering: bool,
     stop: AtomicBool,
@@ -462,6 +592,8 @@ fn lister(
         _ => None,
     };
     let mut seen = HashSet::new();
+    let young_after = (cfg.fresh_grace > Duration::ZERO)
+        .then(|| now_unix().saturating_sub(cfg.fresh_grace.as_secs()));
     let mut token: Option<String> = None;
     // Continuation tokens already followed: a server that hands one out again would have the
     // listing go round forever.
@@ -506,6 +638,10 @@ fn lister(
                     continue;
                 }
                 Job::AfterOnly(obj)
+            } else if young_after.is_some_and(|t| obj.last_modified.is_none_or(|m| m > t)) {
+                // Its notification is due on the events queue, with the envelope recipients
+                // that its header lacks; the next listing takes it if none comes.
+                continue;
             } else {
                 Job::Deliver(obj, id)
             };
@@ -547,7 +683,7 @@ fn worker(sh: &Shared<'_>, jobs: &Mutex<mpsc::Receiver<Job>>, ev: &mpsc::Sender<
                 after_action(sh, &obj.key);
                 let _ = ev.send(Event::AfterDone);
             }
-            Job::Deliver(obj, id) => match deliver(sh, &obj, id, &mut buf) {
+            Job::Deliver(obj, id) => match deliver(sh, &obj, id, None, &mut buf) {
                 Ok(result) => {
                     if result.is_ok() {
                         after_action(sh, &obj.key);
@@ -562,6 +698,10 @@ fn worker(sh: &Shared<'_>, jobs: &Mutex<mpsc::Receiver<Job>>, ev: &mpsc::Sender<
                     sh.stop.store(true, Ordering::Relaxed);
                     let _ = ev.send(Event::FatalIo(e));
                 }
+                Err(Fatal::Corrupt(why)) => {
+                    let result = Err(Failure::Refused(why));
+                    let _ = ev.send(Event::Done { obj, id, result });
+                }
             },
         }
     }
@@ -570,6 +710,8 @@ fn worker(sh: &Shared<'_>, jobs: &Mutex<mpsc::Receiver<Job>>, ev: &mpsc::Sender<
 enum Fatal {
     S3(S3Error),
     Io(SyncError),
+    /// The decrypted body failed its tag (or the envelope's length): damaged or tampered.
+    Corrupt(String),
 }
 
 /// Deletes or moves a delivered object; a failure is logged and retried next run.
@@ -599,17 +741,23 @@ fn unique_name(obj: &Object, id: &Id) -> String {
     format!("{}.S3I{}.s3imap", obj.last_modified.unwrap_or(0), id.hex())
 }
 
+/// Delivers one object; `envelope`: SES's recipients, when a notification named them.
 fn deliver(
     sh: &Shared<'_>,
     obj: &Object,
     id: Id,
+    envelope: Option<&[String]>,
     buf: &mut [u8],
 ) -> Result<Result<Delivered, Failure>, Fatal> {
     const STREAM_ATTEMPTS: u32 = 3;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match deliver_attempt(sh, obj, id, buf) {
+        match deliver_attempt(sh, obj, id, envelope, buf) {
+            Err(Fatal::Corrupt(why)) if attempt < STREAM_ATTEMPTS => {
+                crate::warn!("sync", "{}: {why}; downloading again", obj.key);
+            }
+            Err(Fatal::Corrupt(why)) => return Ok(Err(Failure::Refused(why))),
             Err(Fatal::S3(e)) if !is_fatal(&e) => {
                 let r = match e {
                     S3Error::NoSuchKey { .. } => Err(Failure::Vanished),
@@ -636,10 +784,35 @@ fn deliver_attempt(
     sh: &Shared<'_>,
     obj: &Object,
     id: Id,
+    envelope: Option<&[String]>,
     buf: &mut [u8],
 ) -> Result<Result<Delivered, Failure>, Fatal> {
     let mut o = sh.client.get(&obj.key).map_err(Fatal::S3)?;
+    // A client-side-encrypted object (an SES rule with a KMS key) is decrypted as it streams;
+    // its tag is checked at the end of the body, before anything is linked into new/.
+    match Envelope::from_metadata(&o.meta) {
+        Ok(None) => {}
+        Ok(Some(env)) => {
+            let key = match sh.kms.data_key(&env) {
+                Ok(k) => k,
+                Err(e @ crate::aws::json::AwsError::InvalidCiphertext { .. }) => {
+                    return Ok(Err(Failure::Refused(e.to_string())));
+                }
+                Err(e) => return Ok(Err(Failure::Transient(e.to_string()))),
+            };
+            o.content_length = env
+                .plaintext_len
+                .or(o.content_length.map(|l| l.saturating_sub(16)));
+            o.reader = Box::new(gcm::Decryptor::new(o.reader, &key, &env.iv));
+        }
+        Err(e) => return Ok(Err(Failure::Refused(e.to_string()))),
+    }
     let net = |e: io::Error| {
+        if e.kind() == io::ErrorKind::InvalidData
+            && e.get_ref().is_some_and(|i| i.is::<gcm::GcmError>())
+        {
+            return Fatal::Corrupt(format!("the encrypted object does not decrypt: {e}"));
+        }
         Fatal::S3(S3Error::Network {
             detail: format!("reading the object: {e}"),
         })
@@ -682,7 +855,11 @@ fn deliver_attempt(
             "not a mail message (it starts with {shown:?})"
         ))));
     }
-    let route = match route::route(&head[..head_end], &sh.directory, &sh.cfg.folders) {
+    let routed = match envelope {
+        Some(env) => route::route_envelope(env, &head[..head_end], &sh.directory, &sh.cfg.folders),
+        None => route::route(&head[..head_end], &sh.directory, &sh.cfg.folders),
+    };
+    let route = match routed {
         Ok(r) => r,
         Err(e) => return Ok(Err(Failure::Refused(e.to_string()))),
     };

@@ -64,6 +64,8 @@ impl Default for Folders {
 /// Why a recipient was chosen, for the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
+    /// SES's notification named the envelope recipients ([`route_envelope`]).
+    Notification,
     Envelope,
     Header,
     CatchAll,
@@ -120,13 +122,72 @@ pub fn check_folder(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The folder SES's verdicts in the header block send a message to (`None`: INBOX).
+fn verdict_folder(block: &[u8], folders: &Folders) -> Option<String> {
+    let mut spam_fail = None;
+    let mut virus_fail = None;
+    for f in header::fields(block) {
+        if f.is("x-ses-spam-verdict") && spam_fail.is_none() {
+            spam_fail = Some(f.value.trim_ascii().eq_ignore_ascii_case(b"FAIL"));
+        } else if f.is("x-ses-virus-verdict") && virus_fail.is_none() {
+            virus_fail = Some(f.value.trim_ascii().eq_ignore_ascii_case(b"FAIL"));
+        }
+    }
+    if virus_fail == Some(true) {
+        Some(folders.quarantine.clone())
+    } else if spam_fail == Some(true) {
+        Some(folders.junk.clone())
+    } else {
+        None
+    }
+}
+
+/// Decides recipients and folder when SES's notification named the envelope recipients
+/// (`receipt.recipients`, Bcc included): every one that is a known user (or, without a users
+/// file, every valid address); else the catch-all. The folder comes from the header's verdicts.
+pub fn route_envelope(
+    envelope: &[String],
+    block: &[u8],
+    dir: &Directory,
+    folders: &Folders,
+) -> Result<Route, RouteError> {
+    let folder = verdict_folder(block, folders);
+    let mut recipients: Vec<String> = Vec::new();
+    let mut seen = Vec::new();
+    for a in envelope {
+        let local = if dir.known.is_some() {
+            dir.lookup(a)
+        } else {
+            Some(address::normalise(a))
+        };
+        match local.filter(|r| check_address(r).is_ok()) {
+            Some(r) if !recipients.contains(&r) => recipients.push(r),
+            Some(_) => {}
+            None => seen.push(a.clone()),
+        }
+    }
+    if !recipients.is_empty() {
+        return Ok(Route {
+            recipients,
+            folder,
+            via: Via::Notification,
+        });
+    }
+    match &dir.catch_all {
+        Some(c) => Ok(Route {
+            recipients: vec![c.clone()],
+            folder,
+            via: Via::CatchAll,
+        }),
+        None => Err(RouteError::NoRecipient { seen }),
+    }
+}
+
 /// Decides recipients and folder for the message whose header block is `block`.
 pub fn route(block: &[u8], dir: &Directory, folders: &Folders) -> Result<Route, RouteError> {
     let mut envelope: Option<String> = None;
     let mut first_received = true;
     let mut header_addrs: Vec<String> = Vec::new();
-    let mut spam_fail = None;
-    let mut virus_fail = None;
     for f in header::fields(block) {
         if f.is("received") {
             if first_received {
@@ -135,19 +196,9 @@ pub fn route(block: &[u8], dir: &Directory, folders: &Folders) -> Result<Route, 
             }
         } else if f.is("to") || f.is("cc") || f.is("delivered-to") || f.is("x-original-to") {
             header_addrs.extend(address::address_list(&f.value));
-        } else if f.is("x-ses-spam-verdict") && spam_fail.is_none() {
-            spam_fail = Some(f.value.trim_ascii().eq_ignore_ascii_case(b"FAIL"));
-        } else if f.is("x-ses-virus-verdict") && virus_fail.is_none() {
-            virus_fail = Some(f.value.trim_ascii().eq_ignore_ascii_case(b"FAIL"));
         }
     }
-    let folder = if virus_fail == Some(true) {
-        Some(folders.quarantine.clone())
-    } else if spam_fail == Some(true) {
-        Some(folders.junk.clone())
-    } else {
-        None
-    };
+    let folder = verdict_folder(block, folders);
     let mut seen = Vec::new();
     if let Some(env) = envelope {
         let local = if dir.known.is_some() {
@@ -208,6 +259,46 @@ mod tests {
         X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n\
         Received: from earlier by somewhere for evil@example.com; Sat\r\n\
         From: s <sender@other.org>\r\nTo: Bob <bob@example.com>, alice@example.com\r\n\r\n";
+
+    #[test]
+    fn notification_recipients_include_bcc() {
+        let d = users(
+            &["alice@example.com", "bob@example.com"],
+            Some("postmaster@example.com"),
+        );
+        let env = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // SES's Received line names alice only; carol is Bcc'd and no header says so.
+        let r = route_envelope(
+            &env(&[
+                "Alice@Example.com",
+                "bob+lists@example.com",
+                "stranger@example.com",
+            ]),
+            SES,
+            &d,
+            &Folders::default(),
+        )
+        .unwrap();
+        assert_eq!(r.recipients, vec!["alice@example.com", "bob@example.com"]);
+        assert_eq!(r.via, Via::Notification);
+        let r = route_envelope(
+            &env(&["stranger@example.com"]),
+            SES,
+            &d,
+            &Folders::default(),
+        );
+        assert_eq!(r.unwrap().recipients, vec!["postmaster@example.com"]);
+        let strict = users(&["alice@example.com"], None);
+        assert_eq!(
+            route_envelope(&env(&["x@example.com"]), SES, &strict, &Folders::default()),
+            Err(RouteError::NoRecipient {
+                seen: vec!["x@example.com".into()]
+            })
+        );
+        let spam = b"X-SES-Spam-Verdict: FAIL\r\n\r\n";
+        let r = route_envelope(&env(&["alice@example.com"]), spam, &d, &Folders::default());
+        assert_eq!(r.unwrap().folder.as_deref(), Some("Junk"));
+    }
 
     #[test]
     fn envelope_recipient_wins() {
