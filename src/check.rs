@@ -59,6 +59,81 @@ pub fn s3(client: &crate::s3::client::Client, prefix: &str) -> Finding {
     }
 }
 
+/// The events queue: it answers, says whether a redrive policy catches what keeps failing,
+/// and a waiting message (if any) reads as SES's, S3's or SNS's notification.
+pub fn events(queue: &crate::aws::sqs::Queue) -> Finding {
+    let attrs = match queue.attributes() {
+        Ok(a) => a,
+        Err(e) => return bad("events", format!("{}: {e}", queue.url())),
+    };
+    let waiting = attrs
+        .get("ApproximateNumberOfMessages")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_string();
+    let redrive = if attrs.contains_key("RedrivePolicy") {
+        "a redrive policy"
+    } else {
+        "NO redrive policy: a message that keeps failing is retried every 12 h at most; \
+         give the queue a dead-letter queue"
+    };
+    let sample = match queue.peek() {
+        Err(e) => return bad("events", format!("{}: receiving: {e}", queue.url())),
+        Ok(None) => String::new(),
+        Ok(Some(m)) => match crate::sync::notice::parse(&m.body) {
+            Ok(crate::sync::notice::Parsed::Notices(n)) => format!(
+                "; a waiting message names {}",
+                n.iter()
+                    .map(|n| format!("s3://{}/{}", n.bucket, n.key))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Ok(crate::sync::notice::Parsed::Ignore(why)) => format!("; a waiting message is {why}"),
+            Err(e) => return bad("events", format!("a waiting message {}: {e}", m.id)),
+        },
+    };
+    ok(
+        "events",
+        format!(
+            "{} answers ({waiting} waiting, {redrive}){sample}",
+            queue.url()
+        ),
+    )
+}
+
+/// KMS, when the newest object sampled is client-side encrypted: its data key decrypts.
+pub fn kms(
+    client: &crate::s3::client::Client,
+    kms: &crate::aws::kms::Kms,
+    prefix: &str,
+) -> Finding {
+    let key = match client.probe(prefix) {
+        Ok(page) => match page.objects.into_iter().next() {
+            Some(o) => o.key,
+            None => return ok("kms", "no object to look at yet"),
+        },
+        Err(e) => return bad("kms", format!("cannot list an object to look at: {e}")),
+    };
+    let head = match client.head(&key) {
+        Ok(h) => h,
+        Err(e) => return bad("kms", format!("{key}: {e}")),
+    };
+    match crate::aws::kms::Envelope::from_metadata(&head.meta) {
+        Ok(None) => ok(
+            "kms",
+            format!("{key} is not client-side encrypted; KMS not needed"),
+        ),
+        Ok(Some(env)) => match kms.data_key(&env) {
+            Ok(_) => ok(
+                "kms",
+                format!("{key} is encrypted and its data key decrypts"),
+            ),
+            Err(e) => bad("kms", format!("{key} is encrypted: {e}")),
+        },
+        Err(e) => bad("kms", format!("{key}: {e}")),
+    }
+}
+
 /// The users file: it parses, every password's scheme is one the server verifies.
 pub fn users(path: &Path) -> Finding {
     let entries = match crate::auth::passwd::load(path) {

@@ -8,7 +8,7 @@ use crate::config::{self, Env, SyncFlags};
 use argh::FromArgs;
 use std::path::PathBuf;
 
-/// Check the configuration: S3 access, the users file, the mail root, the TLS pair.
+/// Check the configuration: S3 access, KMS, the events queue, the users file, the mail root, the TLS pair.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct CheckCmd {
@@ -30,6 +30,9 @@ pub struct CheckCmd {
     /// PEM private key [env S3IMAP_TLS_KEY]
     #[argh(option)]
     pub tls_key: Option<String>,
+    /// the SQS queue URL of SES's notifications (unset: not checked) [env S3IMAP_EVENTS_QUEUE]
+    #[argh(option)]
+    pub events_queue: Option<String>,
 }
 
 fn usage(e: impl std::fmt::Display) -> i32 {
@@ -62,6 +65,30 @@ pub fn run(c: CheckCmd, env: &Env) -> i32 {
                 Ok(cfg) => {
                     let client = crate::s3::client::Client::new(cfg.s3.clone());
                     findings.push(check::s3(&client, &cfg.prefix));
+                    let kms = crate::aws::kms::Kms::new(
+                        cfg.kms_endpoint.clone(),
+                        cfg.s3.region.clone(),
+                        cfg.s3.credentials.clone(),
+                        cfg.s3.retry.clone(),
+                    );
+                    findings.push(check::kms(&client, &kms, &cfg.prefix));
+                    match get(&c.events_queue, "S3IMAP_EVENTS_QUEUE") {
+                        Ok(None) => {}
+                        Ok(Some(u)) => match crate::aws::sqs::QueueUrl::parse(&u) {
+                            Ok(q) => findings.push(check::events(&crate::aws::sqs::Queue::new(
+                                &q,
+                                &cfg.s3.region,
+                                cfg.s3.credentials.clone(),
+                                cfg.s3.retry.clone(),
+                            ))),
+                            Err(e) => findings.push(Finding {
+                                part: "events",
+                                ok: false,
+                                detail: format!("{u:?}: {e}"),
+                            }),
+                        },
+                        Err(e) => return usage(e),
+                    }
                 }
                 Err(e) => findings.push(Finding {
                     part: "s3",
