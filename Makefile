@@ -18,7 +18,7 @@ bench-sync:  ## s3imap sync vs aws s3 sync and s5cmd, 5,000 SES messages on loop
 	bash bench/run
 bench-imap:  ## s3imap serve vs Dovecot 2.3 on a 10,000-message INBOX: memory, FETCH, SEARCH, 50-session workload, QRESYNC resync, COMPRESS, SORT/THREAD (as root)
 	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/imap/run.py && .venv/bin/python bench/imap/workload.py && .venv/bin/python bench/imap/resync.py && .venv/bin/python bench/imap/compress.py && .venv/bin/python bench/imap/sort.py
-bench-latency:  ## PUT into S3 -> EXISTS in an IDLE session, p50/p95 (sync interval 1s)
+bench-latency:  ## PUT into S3 -> EXISTS in an IDLE session, p50/p95 and requests/day: SQS events vs polling at 1s and 60s
 	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/latency/run.py
 bench-auth:  ## logins/s (PLAIN, ARGON2ID) and peak RSS while 50 connections guess ARGON2ID passwords
 	bash .ci/setup && cargo build --release --quiet && .venv/bin/python bench/auth/run.py
