@@ -3,6 +3,8 @@ KMS) and SeaweedFS (S3), as AWS would do it.
 
   aws_peer.py wire MOTO                     -> queue URL and topic ARN, one per line
   aws_peer.py ses MOTO TOPIC BUCKET KEY R.. publish SES's Received notification through SNS
+  aws_peer.py ses-lines MOTO TOPIC BUCKET   the same for each "KEY RECIPIENT..." line on stdin,
+                                            answering "ok" when published (for benchmarks)
   aws_peer.py raw MOTO QUEUE BODY           send BODY to the queue as it is
   aws_peer.py depth MOTO QUEUE              -> "visible in-flight"
   aws_peer.py encrypt MOTO S3 BUCKET KEY FILE [tamper]
@@ -89,6 +91,14 @@ def main():
             Subject="Amazon SES Email Receipt Notification",
             Message=json.dumps(ses_notification(bucket, key, recipients)),
         )
+    elif cmd == "ses-lines":
+        topic, bucket = sys.argv[3], sys.argv[4]
+        sns = client("sns", moto)
+        for line in sys.stdin:
+            key, *recipients = line.split()
+            sns.publish(TopicArn=topic, Subject="Amazon SES Email Receipt Notification",
+                        Message=json.dumps(ses_notification(bucket, key, recipients)))
+            print("ok", flush=True)
     elif cmd == "raw":
         client("sqs", moto).send_message(QueueUrl=sys.argv[3], MessageBody=sys.argv[4])
     elif cmd == "depth":

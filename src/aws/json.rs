@@ -302,15 +302,7 @@ impl JsonClient {
     fn transport_error(&self, e: ureq::Error) -> AwsError {
         let endpoint = self.endpoint.base_url();
         match e {
-            ureq::Error::Io(io)
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::AddrNotAvailable
-                        | std::io::ErrorKind::NetworkUnreachable
-                        | std::io::ErrorKind::HostUnreachable
-                ) =>
-            {
+            ureq::Error::Io(io) if crate::s3::client::is_connect_error(&io) => {
                 AwsError::Unreachable {
                     endpoint,
                     detail: io.to_string(),

@@ -711,7 +711,8 @@ fn read_small(body: ureq::Body) -> Vec<u8> {
     v
 }
 
-fn is_connect_error(e: &std::io::Error) -> bool {
+/// A connection that could not be made at all (vs one that broke).
+pub fn is_connect_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),

@@ -142,6 +142,31 @@ fn verdict_folder(block: &[u8], folders: &Folders) -> Option<String> {
     }
 }
 
+/// The route to `recipients` when there are any, else to the catch-all, else none.
+fn found(
+    recipients: Vec<String>,
+    via: Via,
+    folder: Option<String>,
+    dir: &Directory,
+    seen: Vec<String>,
+) -> Result<Route, RouteError> {
+    if !recipients.is_empty() {
+        return Ok(Route {
+            recipients,
+            folder,
+            via,
+        });
+    }
+    match &dir.catch_all {
+        Some(c) => Ok(Route {
+            recipients: vec![c.clone()],
+            folder,
+            via: Via::CatchAll,
+        }),
+        None => Err(RouteError::NoRecipient { seen }),
+    }
+}
+
 /// Decides recipients and folder when SES's notification named the envelope recipients
 /// (`receipt.recipients`, Bcc included): every one that is a known user (or, without a users
 /// file, every valid address); else the catch-all. The folder comes from the header's verdicts.
@@ -166,21 +191,7 @@ pub fn route_envelope(
             None => seen.push(a.clone()),
         }
     }
-    if !recipients.is_empty() {
-        return Ok(Route {
-            recipients,
-            folder,
-            via: Via::Notification,
-        });
-    }
-    match &dir.catch_all {
-        Some(c) => Ok(Route {
-            recipients: vec![c.clone()],
-            folder,
-            via: Via::CatchAll,
-        }),
-        None => Err(RouteError::NoRecipient { seen }),
-    }
+    found(recipients, Via::Notification, folder, dir, seen)
 }
 
 /// Decides recipients and folder for the message whose header block is `block`.
@@ -225,21 +236,7 @@ pub fn route(block: &[u8], dir: &Directory, folders: &Folders) -> Result<Route, 
             seen.push(a.clone());
         }
     }
-    if !recipients.is_empty() {
-        return Ok(Route {
-            recipients,
-            folder,
-            via: Via::Header,
-        });
-    }
-    match &dir.catch_all {
-        Some(c) => Ok(Route {
-            recipients: vec![c.clone()],
-            folder,
-            via: Via::CatchAll,
-        }),
-        None => Err(RouteError::NoRecipient { seen }),
-    }
+    found(recipients, Via::Header, folder, dir, seen)
 }
 
 #[cfg(test)]
