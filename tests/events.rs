@@ -263,7 +263,24 @@ fn a_message_with_a_bcc_recipient_reaches_both_once_through_the_events_path() {
         .unwrap()
         .unwrap()
         .path();
-    assert_eq!(std::fs::read(body).unwrap(), BCC_MESSAGE);
+    assert_eq!(std::fs::read(&body).unwrap(), BCC_MESSAGE);
+
+    // A crash after the link and before the ledger line, with the message read meanwhile (a
+    // client moved it to cur/): the notification comes back and finds it there.
+    let cur = t.mail().join("carol@example.com/cur");
+    let name = body.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::rename(&body, cur.join(format!("{name}:2,S"))).unwrap();
+    std::fs::remove_file(t.mail().join(format!(".s3imap/{}.ledger", t.s3.bucket))).unwrap();
+    let before = t.log().matches("delivered to").count();
+    t.notify("inbound/bcc1", &["alice@example.com", "carol@example.com"]);
+    wait_for(
+        "the notification after the lost ledger line",
+        Duration::from_secs(30),
+        || t.log().matches("delivered to").count() > before && t.moto.depth(&t.queue) == (0, 0),
+        log,
+    );
+    assert_eq!(count(&t.mail(), "alice@example.com"), 1);
+    assert_eq!(count(&t.mail(), "carol@example.com"), 1, "not linked again");
 }
 
 #[test]

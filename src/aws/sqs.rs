@@ -11,6 +11,14 @@ use std::time::Duration;
 /// SQS's longest long poll, which is also the cheapest: ~4,300 requests a day at idle.
 pub const LONG_POLL: Duration = Duration::from_secs(20);
 
+/// How long a received message stays hidden from other receivers: longer than a delivery can
+/// wait for the sync lock ([`crate::sync::LOCK_PATIENCE`]) plus the delivery itself.
+pub const RECEIVE_VISIBILITY: Duration = Duration::from_secs(900);
+
+/// SQS refuses a visibility timeout that ends more than 12 h after the message was received;
+/// a little under it leaves room for the time since.
+const MAX_VISIBILITY: u64 = 42_000;
+
 /// A queue URL that is not `http(s)://host[:port]/account/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadQueueUrl;
@@ -107,6 +115,7 @@ impl Queue {
                 "QueueUrl": self.url,
                 "MaxNumberOfMessages": 10,
                 "WaitTimeSeconds": wait.min(LONG_POLL).as_secs(),
+                "VisibilityTimeout": RECEIVE_VISIBILITY.as_secs(),
                 "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
                 "AttributeNames": ["ApproximateReceiveCount"],
             }),
@@ -202,7 +211,7 @@ impl Queue {
                 &json!({
                     "QueueUrl": self.url,
                     "ReceiptHandle": m.receipt_handle,
-                    "VisibilityTimeout": secs.min(43_200),
+                    "VisibilityTimeout": secs.min(MAX_VISIBILITY),
                 }),
             )
             .map(drop)
@@ -210,11 +219,11 @@ impl Queue {
 }
 
 /// The back-off for a message received `count` times that failed again: 30 s doubling, at
-/// most 12 h (SQS's limit).
+/// most a little under 12 h (SQS's limit, counted from the receive).
 pub fn backoff_secs(count: u32) -> u64 {
     30u64
         .saturating_mul(1u64 << count.saturating_sub(1).min(16))
-        .min(43_200)
+        .min(MAX_VISIBILITY)
 }
 
 #[cfg(test)]
@@ -238,6 +247,7 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff_secs(1), 30);
         assert_eq!(backoff_secs(2), 60);
-        assert_eq!(backoff_secs(40), 43_200);
+        assert_eq!(backoff_secs(12), MAX_VISIBILITY);
+        assert_eq!(backoff_secs(40), MAX_VISIBILITY);
     }
 }

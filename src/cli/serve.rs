@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// With an events queue, the listing leaves objects younger than this to it.
-const EVENTS_GRACE: Duration = Duration::from_secs(5 * 60);
+/// With an events queue, the listing leaves objects younger than this to it: longer than the
+/// first retries of a message that failed (30 s doubling), so that its notification, which
+/// names the Bcc recipients, and not the header, decides where it goes.
+const EVENTS_GRACE: Duration = Duration::from_secs(60 * 60);
 
 /// Serve the Maildirs over IMAP (and run the S3 sync in-process when a bucket is set).
 #[derive(FromArgs, Debug)]
@@ -403,6 +405,8 @@ pub fn run(c: ServeCmd, env: &Env) -> i32 {
                     let m = crate::metrics::get();
                     match &result {
                         Ok(s) => m.sync_pass(Some((s.delivered, s.skipped, s.failed)), now),
+                        // The events path holds the lock: not a failed pass.
+                        Err(e) if e.is_busy() => {}
                         Err(_) => m.sync_pass(None, now),
                     }
                     match result {

@@ -1,9 +1,12 @@
 //! The events path: long-poll the SQS queue SES's notifications arrive on, deliver what each
 //! message names through the sync's ledger ([`Syncer::deliver_notices`]), and delete the
-//! message only once its delivery is durable. A message that fails is hidden for a growing
-//! while (30 s doubling, at most 12 h) and received again; after the queue's
-//! `maxReceiveCount` its redrive policy moves it to the dead-letter queue. Nothing loops hot:
-//! a queue or mail root that fails makes the loop wait, 1 s doubling up to a minute.
+//! message only once its delivery is durable. A message that fails on its own (its object
+//! unreadable, its body not a notification) is hidden for a growing while (30 s doubling, at
+//! most 12 h) and received again; after the queue's `maxReceiveCount` its redrive policy moves
+//! it to the dead-letter queue. When the delivery itself fails (S3, KMS or the mail root
+//! down), the batch is kept and tried again, 1 s doubling up to a minute, its messages hidden
+//! longer meanwhile without being received again: an outage does not spend their receives.
+//! A queue that does not answer makes the loop wait the same way. Nothing loops hot.
 
 use super::notice::{self, Parsed};
 use super::{Handled, Syncer};
@@ -27,20 +30,28 @@ pub fn run(syncer: &Syncer, queue: &Queue, keep_going: impl Fn() -> bool) {
         if !pause.is_zero() {
             std::thread::sleep(pause);
         }
-        let now = super::now_unix();
         let m = crate::metrics::get();
         match queue.receive(sqs::LONG_POLL) {
             Ok(msgs) => {
-                m.events_poll(Some(msgs.len() as u64), now);
+                m.events_poll(Some(msgs.len() as u64), super::now_unix());
+                pause = Duration::ZERO;
                 if msgs.is_empty() {
-                    pause = Duration::ZERO;
                     continue;
                 }
-                let ok = handle(syncer, queue, &msgs).is_some();
-                pause = if ok { Duration::ZERO } else { grow(pause) };
+                let mut wait = Duration::ZERO;
+                while handle(syncer, queue, &msgs).is_none() && keep_going() {
+                    wait = grow(wait);
+                    for msg in &msgs {
+                        // Hidden past the next try; no receive is spent.
+                        if let Err(e) = queue.postpone(msg, wait.as_secs() + 900) {
+                            crate::warn!("events", "message {}: could not keep it: {e}", msg.id);
+                        }
+                    }
+                    std::thread::sleep(wait);
+                }
             }
             Err(e) => {
-                m.events_poll(None, now);
+                m.events_poll(None, super::now_unix());
                 pause = grow(pause);
                 crate::warn!(
                     "events",
@@ -57,7 +68,8 @@ fn grow(d: Duration) -> Duration {
     (d * 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// Handles one batch; `None` when the sync itself failed (the messages are postponed).
+/// Handles one batch; `None` when the delivery itself failed (nothing was deleted or
+/// postponed: the caller keeps the batch and tries again).
 pub fn handle(syncer: &Syncer, queue: &Queue, msgs: &[Message]) -> Option<BatchSummary> {
     // Which notices each message carries, in one list for one delivery run.
     let mut notices = Vec::new();
@@ -68,6 +80,15 @@ pub fn handle(syncer: &Syncer, queue: &Queue, msgs: &[Message]) -> Option<BatchS
                 let start = notices.len();
                 notices.extend(n);
                 spans.push(Ok(start..notices.len()));
+            }
+            Ok(Parsed::Ignore(why @ notice::Ignored::SnsControl)) => {
+                crate::warn!(
+                    "events",
+                    "message {}: {why}; a subscription made in another account must be \
+                     confirmed at the SubscribeURL in it",
+                    m.id
+                );
+                spans.push(Ok(0..0));
             }
             Ok(Parsed::Ignore(why)) => {
                 crate::debug!("events", "message {}: {why}; nothing to deliver", m.id);
@@ -90,10 +111,7 @@ pub fn handle(syncer: &Syncer, queue: &Queue, msgs: &[Message]) -> Option<BatchS
         match syncer.deliver_notices(&notices) {
             Ok(h) => h,
             Err(e) => {
-                crate::error!("events", "delivery failed: {e}");
-                for m in msgs {
-                    postpone(queue, m);
-                }
+                crate::error!("events", "delivery failed, will try again: {e}");
                 return None;
             }
         }

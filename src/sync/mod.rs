@@ -152,6 +152,8 @@ pub enum SyncError {
     Users(crate::auth::passwd::LoadError),
     /// Listing failed, or an error that every object would hit (credentials, endpoint, clock).
     S3(S3Error),
+    /// KMS refused or could not be reached: no encrypted object can be read.
+    Kms(crate::aws::json::AwsError),
     Io {
         path: PathBuf,
         err: io::Error,
@@ -165,6 +167,7 @@ impl fmt::Display for SyncError {
             SyncError::Ledger(e) => e.fmt(f),
             SyncError::Users(e) => e.fmt(f),
             SyncError::S3(e) => e.fmt(f),
+            SyncError::Kms(e) => e.fmt(f),
             SyncError::Io { path, err } => write!(f, "{}: {err}", path.display()),
         }
     }
@@ -278,7 +281,7 @@ impl Syncer {
     pub fn run_once(&self) -> Result<Summary, SyncError> {
         let start = Instant::now();
         let cfg = &self.cfg;
-        let (_lock, mut ledger, run) = self.begin(Duration::ZERO)?;
+        let (_lock, mut ledger, run) = self.begin(Duration::ZERO, true)?;
         let shared = self.shared(run.directory, run.recovering);
         let running = run.running;
         let mut sum = Summary::default();
@@ -358,8 +361,14 @@ impl Syncer {
     }
 
     /// What every delivery run starts with: the lock (waiting up to `patience`), the users,
-    /// the ledger and the marker of a run in progress.
-    fn begin(&self, patience: Duration) -> Result<(lock::SyncLock, Ledger, Run), SyncError> {
+    /// the ledger and, for a listing pass, the marker of a run in progress. The events path
+    /// leaves the marker to the listing and always looks for a name in the Maildirs before
+    /// linking it (it delivers a few named objects, so that costs one directory read each).
+    fn begin(
+        &self,
+        patience: Duration,
+        listing: bool,
+    ) -> Result<(lock::SyncLock, Ledger, Run), SyncError> {
         let cfg = &self.cfg;
         let state = cfg.mail_root.join(".s3imap");
         std::fs::DirBuilder::new()
@@ -378,6 +387,17 @@ impl Syncer {
         };
         let directory = Directory::new(users, cfg.catch_all.clone());
         let ledger = Ledger::open(&state, cfg.s3.bucket.as_str()).map_err(SyncError::Ledger)?;
+        if !listing {
+            return Ok((
+                lock,
+                ledger,
+                Run {
+                    directory,
+                    recovering: true,
+                    running: state.join(format!("{}.running", cfg.s3.bucket)),
+                },
+            ));
+        }
         // Marks a run in progress; found at start, it means the last run did not finish.
         let running = state.join(format!("{}.running", cfg.s3.bucket));
         let recovering = running.exists();
@@ -422,7 +442,7 @@ impl Syncer {
     /// SES's envelope recipients, when given, are the recipients.
     pub fn deliver_notices(&self, notices: &[notice::Notice]) -> Result<Vec<Handled>, SyncError> {
         let cfg = &self.cfg;
-        let (_lock, mut ledger, run) = self.begin(Duration::from_secs(600))?;
+        let (_lock, mut ledger, run) = self.begin(LOCK_PATIENCE, false)?;
         let sh = self.shared(run.directory, run.recovering);
         let mut sum = Summary::default();
         let mut out = Vec::with_capacity(notices.len());
@@ -463,6 +483,8 @@ impl Syncer {
                 Err(Fatal::Corrupt(why)) => Err(Failure::Refused(why)),
             };
             record(&mut ledger, &mut sum, &obj, id, &result).map_err(SyncError::Ledger)?;
+            // Durable before the next one: a crash then loses no record of a linked message.
+            ledger.sync().map_err(SyncError::Ledger)?;
             out.push(match result {
                 Ok(d) => {
                     after_action(&sh, &obj.key);
@@ -474,7 +496,6 @@ impl Syncer {
             });
         }
         ledger.sync().map_err(SyncError::Ledger)?;
-        std::fs::remove_file(&run.running).map_err(io_err(&run.running))?;
         let m = crate::metrics::get();
         m.delivered(sum.delivered, sum.failed);
         m.ledger_entries(ledger.known().all.len());
@@ -485,9 +506,15 @@ impl Syncer {
 /// What [`Syncer::begin`] sets up beside the lock and ledger.
 struct Run {
     directory: Directory,
+    /// Look for each name in new/ and cur/ before linking it.
     recovering: bool,
+    /// The marker of a listing pass in progress.
     running: PathBuf,
 }
+
+/// How long the events path waits for a listing pass to let go of the lock (the queue's
+/// messages are received hidden for longer: [`crate::aws::sqs::RECEIVE_VISIBILITY`]).
+pub const LOCK_PATIENCE: Duration = Duration::from_secs(600);
 
 /// What became of one notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -638,7 +665,7 @@ fn lister(
                     continue;
                 }
                 Job::AfterOnly(obj)
-            } else if young_after.is_some_and(|t| obj.last_modified.is_none_or(|m| m > t)) {
+            } else if young_after.is_some_and(|t| obj.last_modified.is_some_and(|m| m > t)) {
                 // Its notification is due on the events queue, with the envelope recipients
                 // that its header lacks; the next listing takes it if none comes.
                 continue;
@@ -793,11 +820,16 @@ fn deliver_attempt(
     match Envelope::from_metadata(&o.meta) {
         Ok(None) => {}
         Ok(Some(env)) => {
+            use crate::aws::json::AwsError;
             let key = match sh.kms.data_key(&env) {
                 Ok(k) => k,
-                Err(e @ crate::aws::json::AwsError::InvalidCiphertext { .. }) => {
-                    return Ok(Err(Failure::Refused(e.to_string())));
-                }
+                // Every encrypted object would fail the same way: stop the run.
+                Err(
+                    e @ (AwsError::Unreachable { .. }
+                    | AwsError::BadCredentials { .. }
+                    | AwsError::AccessDenied { .. }),
+                ) => return Err(Fatal::Io(SyncError::Kms(e))),
+                // Also what a wrong KMS region or endpoint looks like: retried, not recorded.
                 Err(e) => return Ok(Err(Failure::Transient(e.to_string()))),
             };
             o.content_length = env

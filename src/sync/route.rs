@@ -169,7 +169,8 @@ fn found(
 
 /// Decides recipients and folder when SES's notification named the envelope recipients
 /// (`receipt.recipients`, Bcc included): every one that is a known user (or, without a users
-/// file, every valid address); else the catch-all. The folder comes from the header's verdicts.
+/// file, every valid address); when none is, the header as [`route`] reads it (then the
+/// catch-all). The folder comes from the header's verdicts.
 pub fn route_envelope(
     envelope: &[String],
     block: &[u8],
@@ -190,6 +191,15 @@ pub fn route_envelope(
             Some(_) => {}
             None => seen.push(a.clone()),
         }
+    }
+    if recipients.is_empty() {
+        // No envelope recipient is a local user (an alias SES matched): the header decides,
+        // as the listing would.
+        return route(block, dir, folders).map_err(|RouteError::NoRecipient { seen: more }| {
+            let mut seen = seen;
+            seen.extend(more.into_iter().filter(|a| !envelope.contains(a)));
+            RouteError::NoRecipient { seen }
+        });
     }
     found(recipients, Via::Notification, folder, dir, seen)
 }
@@ -278,16 +288,25 @@ mod tests {
         .unwrap();
         assert_eq!(r.recipients, vec!["alice@example.com", "bob@example.com"]);
         assert_eq!(r.via, Via::Notification);
+        // An alias no user has: the header's envelope line (alice) decides, as in the listing.
         let r = route_envelope(
             &env(&["stranger@example.com"]),
             SES,
             &d,
             &Folders::default(),
         );
+        assert_eq!(r.unwrap().recipients, vec!["alice@example.com"]);
+        let bare = b"From: x@y.example\r\n\r\n";
+        let r = route_envelope(
+            &env(&["stranger@example.com"]),
+            bare,
+            &d,
+            &Folders::default(),
+        );
         assert_eq!(r.unwrap().recipients, vec!["postmaster@example.com"]);
         let strict = users(&["alice@example.com"], None);
         assert_eq!(
-            route_envelope(&env(&["x@example.com"]), SES, &strict, &Folders::default()),
+            route_envelope(&env(&["x@example.com"]), bare, &strict, &Folders::default()),
             Err(RouteError::NoRecipient {
                 seen: vec!["x@example.com".into()]
             })
