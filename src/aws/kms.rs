@@ -131,14 +131,6 @@ pub struct Kms {
     client: JsonClient,
 }
 
-/// A data key that was not 32 bytes (not AES-256).
-fn bad_key() -> AwsError {
-    AwsError::BadResponse {
-        service: "kms",
-        detail: "the data key is not 32 bytes (AES-256)".into(),
-    }
-}
-
 impl Kms {
     pub fn new(
         endpoint: Endpoint,
@@ -194,7 +186,10 @@ impl Kms {
         })?);
         let mut key = Zeroizing::new([0u8; 32]);
         if bytes.len() != 32 {
-            return Err(bad_key());
+            return Err(AwsError::BadResponse {
+                service: "kms",
+                detail: "the data key is not 32 bytes (AES-256)".into(),
+            });
         }
         key.copy_from_slice(&bytes);
         Ok(key)

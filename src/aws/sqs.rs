@@ -109,13 +109,23 @@ impl Queue {
 
     /// Up to 10 messages, waiting up to `wait` (at most 20 s) for the first.
     pub fn receive(&self, wait: Duration) -> Result<Vec<Message>, AwsError> {
+        self.receive_with(10, wait.min(LONG_POLL), RECEIVE_VISIBILITY)
+    }
+
+    /// ReceiveMessage: up to `max` messages, hidden from other receivers for `hidden`.
+    fn receive_with(
+        &self,
+        max: u32,
+        wait: Duration,
+        hidden: Duration,
+    ) -> Result<Vec<Message>, AwsError> {
         let v = self.client.call(
             "ReceiveMessage",
             &json!({
                 "QueueUrl": self.url,
-                "MaxNumberOfMessages": 10,
-                "WaitTimeSeconds": wait.min(LONG_POLL).as_secs(),
-                "VisibilityTimeout": RECEIVE_VISIBILITY.as_secs(),
+                "MaxNumberOfMessages": max,
+                "WaitTimeSeconds": wait.as_secs(),
+                "VisibilityTimeout": hidden.as_secs(),
                 "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
                 "AttributeNames": ["ApproximateReceiveCount"],
             }),
@@ -167,29 +177,10 @@ impl Queue {
     /// One waiting message, left visible to the server (`s3imap check`; it counts as a receive
     /// towards the redrive policy's maxReceiveCount).
     pub fn peek(&self) -> Result<Option<Message>, AwsError> {
-        let v = self.client.call(
-            "ReceiveMessage",
-            &json!({
-                "QueueUrl": self.url,
-                "MaxNumberOfMessages": 1,
-                "WaitTimeSeconds": 0,
-                "VisibilityTimeout": 0,
-            }),
-        )?;
-        let m = v
-            .get("Messages")
-            .and_then(|m| m.as_array())
-            .and_then(|m| m.first());
-        Ok(m.map(|m| Message {
-            id: m
-                .get("MessageId")
-                .and_then(|x| x.as_str())
-                .unwrap_or("")
-                .into(),
-            receipt_handle: String::new(),
-            body: m.get("Body").and_then(|x| x.as_str()).unwrap_or("").into(),
-            receive_count: 1,
-        }))
+        Ok(self
+            .receive_with(1, Duration::ZERO, Duration::ZERO)?
+            .into_iter()
+            .next())
     }
 
     /// Removes a handled message for good.

@@ -39,7 +39,20 @@ pub fn run(syncer: &Syncer, queue: &Queue, keep_going: impl Fn() -> bool) {
                     continue;
                 }
                 let mut wait = Duration::ZERO;
-                while handle(syncer, queue, &msgs).is_none() && keep_going() {
+                loop {
+                    if let Some(b) = handle(syncer, queue, &msgs) {
+                        crate::debug!(
+                            "events",
+                            "{} messages: {} settled, {} postponed",
+                            b.messages,
+                            b.settled,
+                            b.postponed
+                        );
+                        break;
+                    }
+                    if !keep_going() {
+                        break;
+                    }
                     wait = grow(wait);
                     for msg in &msgs {
                         // Hidden past the next try; no receive is spent.
